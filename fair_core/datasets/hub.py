@@ -1,0 +1,85 @@
+"""Hugging Face Hub source: the paper's dataset copies, loaded with `datasets.load_dataset` (imported lazily).
+
+| name       | Hub id (`cfg.hub_id` overrides) | config | splits                   |
+|------------|---------------------------------|--------|--------------------------|
+| gsm8k      | openai/gsm8k                    | main   | train 7473 / test 1319   |
+| svamp      | ChilleD/SVAMP                   | -      | train 700 / test 300     |
+| strategyqa | ChilleD/StrategyQA              | -      | train 1603 / test 687    |
+| logiqa     | lucasmccabe/logiqa              | -      | train / validation / test|
+
+The split name is passed to the Hub unchanged. `lucasmccabe/logiqa` is a loading-script dataset, which
+`datasets` >= 4 refuses to run; when that happens the Hub's own Parquet conversion
+(revision `refs/convert/parquet`) is read instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fair_core.config import DatasetConfig
+from fair_core.datasets.base import DatasetError, LoadResult, RowSource, collect, split_limit
+from fair_core.datasets.converters import CONVERTERS, RowConverter
+from fair_core.records import Example
+
+PARQUET_REVISION = "refs/convert/parquet"
+
+
+@dataclass(frozen=True)
+class HubSource:
+    hub_id: str
+    config: str | None = None
+
+
+HUB_SOURCES: dict[str, HubSource] = {
+    "gsm8k": HubSource("openai/gsm8k", "main"),
+    "svamp": HubSource("ChilleD/SVAMP"),
+    "strategyqa": HubSource("ChilleD/StrategyQA"),
+    "logiqa": HubSource("lucasmccabe/logiqa"),
+}
+
+
+def _load_hub_split(hub_id: str, config: str | None, split: str) -> Iterable[Mapping[str, Any]]:
+    """Rows of one Hub split (the only function that touches the Hub; tests replace it)."""
+    import datasets  # lazily: importing `datasets` is slow and not needed for local or gym data
+
+    try:
+        return datasets.load_dataset(hub_id, config, split=split)
+    except RuntimeError as err:
+        if "scripts are no longer supported" not in str(err):
+            raise
+    # A script-based repository: its automatic Parquet conversion lives on a separate revision.
+    return datasets.load_dataset(hub_id, data_dir=config or "default", split=split, revision=PARQUET_REVISION)
+
+
+def _rows(rows: Iterable[Mapping[str, Any]]) -> RowSource:
+    for index, row in enumerate(rows):
+        yield index, f"index {index}", row
+
+
+def load_hub(cfg: DatasetConfig, split: str) -> LoadResult:
+    """Load one split of a paper dataset from the Hub; any loading failure becomes a `DatasetError`."""
+    source = HUB_SOURCES.get(cfg.name)
+    if source is None:
+        raise DatasetError(f"{cfg.name}: no Hub source (known: {', '.join(HUB_SOURCES)})")
+    hub_id = cfg.hub_id or source.hub_id
+    where = f"{cfg.name} split {split!r} (Hub {hub_id}" + (
+        f", config {source.config})" if source.config else ")"
+    )
+    try:
+        rows = _load_hub_split(hub_id, source.config, split)
+    except DatasetError:
+        raise
+    except Exception as err:  # network, unknown split, missing repository: all reported the same way
+        raise DatasetError(
+            f"{where}: cannot load from the Hugging Face Hub: {type(err).__name__}: {err}. "
+            "Offline? Use `source: local` with `path` pointing at the raw files."
+        ) from err
+    convert = functools.partial(_convert, CONVERTERS[cfg.name], split)
+    return collect(_rows(rows), convert, where=where, limit=split_limit(cfg, split))
+
+
+def _convert(converter: RowConverter, split: str, row: Any, index: int) -> Example:
+    return converter(row, split, index)

@@ -1,0 +1,78 @@
+"""Small picklable references passed between stages instead of data: a round, a table, a student model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fair_core.hashing import file_hash
+from fair_core.prompts import PromptSet
+from fair_core.store.parquet import RoundStore, RunStore
+
+
+@dataclass(frozen=True)
+class RoundRef:
+    """Where one round of one run keeps its tables."""
+
+    data_dir: str
+    run_id: str
+    round: int
+
+    def store(self) -> RoundStore:
+        return RunStore(self.data_dir, self.run_id).round(self.round)
+
+    def table(self, name: str, part: str | None = None) -> TableRef:
+        return TableRef(self, name, part)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "round": self.round}
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table of a round; its fingerprint is the hash of its content."""
+
+    where: RoundRef
+    name: str
+    part: str | None = None
+
+    def store(self) -> RoundStore:
+        return self.where.store()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.store().rows(self.name, self.part)
+
+    def fingerprint(self) -> dict[str, Any]:
+        sha = self.store().content_hash(self.name, self.part)
+        return {"table": self.name, "part": self.part, "sha256": sha}
+
+
+@dataclass(frozen=True)
+class PromptsRef:
+    """The prompt templates in use: the built-in ones or a user folder; fingerprint = their text."""
+
+    template_dir: str | None = None
+
+    def load(self) -> PromptSet:
+        return PromptSet(self.template_dir)
+
+    def fingerprint(self) -> str:
+        return self.load().fingerprint()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A student: a base checkpoint (or alias) plus an optional LoRA adapter or fine-tuned folder."""
+
+    base: str
+    adapter: str | None = None
+    label: str = "student"
+
+    @property
+    def base_path(self) -> Path:
+        return Path(self.base)
+
+    def fingerprint(self) -> dict[str, Any]:
+        trained = file_hash(self.adapter) if self.adapter else None
+        return {"base": Path(self.base).name, "adapter_sha256": trained}

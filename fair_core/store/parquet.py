@@ -1,0 +1,213 @@
+"""Parquet store of a run: `<data_dir>/runs/<run_id>/round=<k>/<table>.parquet`, atomic writes, a manifest."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import fair_core
+from fair_core.hashing import file_hash
+from fair_core.store.schemas import TABLES
+
+MANIFEST = "manifest.json"
+
+
+class StoreError(RuntimeError):
+    """A table is missing, unknown or does not match its declared schema."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    path: Path
+    rows: int
+    sha256: str
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the checkout when there is one."""
+    root = Path(fair_core.__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{fair_core.__version__}+{sha}" if sha else fair_core.__version__
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema, name: str) -> pa.Table:
+    """Rows (dicts) or a table, checked against the declared schema (missing nullable columns -> null)."""
+    if isinstance(rows, pa.Table):
+        missing = [f.name for f in schema if f.name not in rows.column_names]
+        if missing:
+            raise StoreError(f"table {name}: missing columns {missing}")
+        return rows.select(schema.names).cast(schema)
+    try:
+        return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise StoreError(f"table {name}: rows do not match the declared schema: {err}") from None
+
+
+class RoundStore:
+    """The tables of one round of one run."""
+
+    def __init__(self, root: Path, run_id: str, round_index: int) -> None:
+        self.run_id = run_id
+        self.round = round_index
+        self.path = root / f"round={round_index}"
+
+    # --- tables ---------------------------------------------------------------------------------
+
+    def table_path(self, name: str, part: str | None = None) -> Path:
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; known: {sorted(TABLES)}")
+        if part is None:
+            return self.path / f"{name}.parquet"
+        return self.path / name / f"{part}.parquet"
+
+    def write(
+        self, name: str, rows: Sequence[Mapping[str, Any]] | pa.Table, part: str | None = None
+    ) -> TableInfo:
+        """Write a table (or one part of a partitioned table) atomically; record it in the manifest."""
+        path = self.table_path(name, part)
+        table = to_table(rows, TABLES[name], name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+        info = TableInfo(name if part is None else f"{name}/{part}", path, table.num_rows, file_hash(path))
+        self._record_table(info)
+        return info
+
+    def exists(self, name: str, part: str | None = None) -> bool:
+        if part is None and (self.path / name).is_dir():
+            return any((self.path / name).glob("*.parquet"))
+        return self.table_path(name, part).is_file()
+
+    def read(self, name: str, part: str | None = None) -> pa.Table:
+        """A whole table (a partitioned one: its parts concatenated in name order), or one part."""
+        schema = TABLES.get(name)
+        if schema is None:
+            raise StoreError(f"unknown table {name!r}; known: {sorted(TABLES)}")
+        if part is not None:
+            path = self.table_path(name, part)
+            if not path.is_file():
+                raise StoreError(f"table {name}/{part} of run {self.run_id} round {self.round} not found")
+            return pq.read_table(path, schema=schema)
+        single = self.table_path(name)
+        if single.is_file():
+            return pq.read_table(single, schema=schema)
+        parts = sorted((self.path / name).glob("*.parquet")) if (self.path / name).is_dir() else []
+        if not parts:
+            raise StoreError(
+                f"table {name} of run {self.run_id} round {self.round} not found under {self.path}"
+            )
+        return pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
+
+    def rows(self, name: str, part: str | None = None) -> list[dict[str, Any]]:
+        return self.read(name, part).to_pylist()
+
+    def content_hash(self, name: str, part: str | None = None) -> str:
+        """Hash of a table's files (a partitioned table: all its parts)."""
+        if part is not None:
+            return file_hash(self.table_path(name, part))
+        single = self.table_path(name)
+        return file_hash(single if single.is_file() else self.path / name)
+
+    # --- manifest -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / ".manifest.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.path / MANIFEST
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def _update(self, change: Any) -> dict[str, Any]:
+        with self._locked():
+            data = self.manifest() or {"run_id": self.run_id, "round": self.round, "tables": {}, "stages": {}}
+            change(data)
+            data["code_version"] = code_version()
+            data["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            atomic_write_bytes(self.path / MANIFEST, json.dumps(data, indent=2, sort_keys=True).encode())
+            return data
+
+    def _record_table(self, info: TableInfo) -> None:
+        def change(data: dict[str, Any]) -> None:
+            data["tables"][info.name] = {
+                "rows": info.rows,
+                "sha256": info.sha256,
+                "file": str(info.path.relative_to(self.path)),
+            }
+
+        self._update(change)
+
+    def record_stage(
+        self,
+        stage: str,
+        *,
+        inputs: Mapping[str, str],
+        outputs: Sequence[str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Lineage: which input content hashes a stage read and which tables it wrote."""
+
+        def change(data: dict[str, Any]) -> None:
+            data["stages"][stage] = {
+                "inputs": dict(inputs),
+                "outputs": list(outputs),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **dict(extra or {}),
+            }
+
+        self._update(change)
+
+    def set_meta(self, **values: Any) -> None:
+        """Top-level manifest fields, e.g. config_hash, student model, prompt fingerprint."""
+        self._update(lambda data: data.update(values))
+
+
+class RunStore:
+    """All rounds of one run under `<data_dir>/runs/<run_id>`."""
+
+    def __init__(self, data_dir: str | Path, run_id: str) -> None:
+        self.run_id = run_id
+        self.root = Path(data_dir).expanduser() / "runs" / run_id
+
+    def round(self, index: int) -> RoundStore:
+        return RoundStore(self.root, self.run_id, index)
+
+    def rounds(self) -> list[int]:
+        found = [p.name.split("=", 1)[1] for p in self.root.glob("round=*") if p.is_dir()]
+        return sorted(int(x) for x in found if x.isdigit())

@@ -1,0 +1,154 @@
+"""The `fair` command: `fair demo`, `fair run --config FILE`, `fair import-reference`, `fair summary`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fair_core.config import ConfigError, FairConfig, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config value: KEY=VALUE, e.g. training.epochs=2."),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Where runs, caches and models go (default: config).")
+]
+
+
+def _fail(message: str) -> None:
+    from flows.console import console
+
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _load(path: Path, overrides: list[str] | None, data_dir: Path | None) -> FairConfig:
+    extra = list(overrides or [])
+    if data_dir is not None:
+        extra.append(f"run.data_dir={data_dir}")
+    try:
+        return load_config(path, extra)
+    except ConfigError as err:
+        _fail(str(err))
+        raise
+
+
+def _run(config: FairConfig) -> None:
+    from fair_core.progress import using_sink
+    from flows.console import RichProgressSink, console, summary_table
+    from flows.runner import MissingAPIKeyError, run_pipeline
+
+    console.print(
+        f"[bold]FAIR run[/bold] {config.run_id()}: {config.run.rounds} round(s) on "
+        f"{config.dataset.name}, student {config.student.model}, "
+        f"teachers {', '.join(t.name for t in config.teachers)}"
+    )
+    try:
+        if console.is_terminal:
+            with RichProgressSink() as sink, using_sink(sink):
+                result = run_pipeline(config)
+        else:  # logs only: a redrawn bar is noise in a file or CI log
+            result = run_pipeline(config)
+    except MissingAPIKeyError as err:
+        _fail(str(err))
+        raise
+    console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
+    if result.simulator_requests is not None:
+        console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")
+    runs = Path(config.run.data_dir).expanduser() / "runs" / config.run_id()
+    console.print(f"Tables and manifests: {runs}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file (see configs/).")],
+    set_: SetOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the FAIR pipeline of a config file on Prefect (embedded server unless PREFECT_API_URL is set)."""
+    _run(_load(config, set_, data_dir))
+
+
+@app.command()
+def demo(
+    task: Annotated[
+        str, typer.Option(help="reasoning-gym task: chain_sum (easy) or gsm_symbolic.")
+    ] = "chain_sum",
+    rounds: Annotated[int | None, typer.Option(help="Rounds (default: the preset's 2).")] = None,
+    set_: SetOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The offline demo: simulated teachers, the SmolLM2-135M student, 2 rounds on a reasoning-gym task."""
+    from flows.runner import preset_path
+
+    overrides = [f"dataset.gym.task={task}"]
+    if task != "chain_sum":
+        overrides.append("dataset.gym.options={}")
+    if rounds is not None:
+        overrides.append(f"run.rounds={rounds}")
+    _run(_load(preset_path("demo"), overrides + list(set_ or []), data_dir))
+
+
+@app.command("import-reference")
+def import_reference_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder with the paper code's *_round0.json files.")],
+    run_id: Annotated[str, typer.Option(help="Run id to import into.")] = "reference-svamp",
+    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+    threshold: Annotated[float, typer.Option(help="Accept when the mean valid score is above this.")] = 3.0,
+) -> None:
+    """Import the paper code's round-0 outputs into the store and re-run our peer-review selection."""
+    from collections import Counter
+
+    from fair_core.review import select_rationales
+    from fair_core.store import RunStore
+    from fair_core.store.reference import ReferenceFormatError, import_reference
+    from flows.console import console
+
+    store = RunStore(data_dir, run_id).round(0)
+    try:
+        summary = import_reference(folder, store, on_skip=lambda m: logging.getLogger("fair").warning(m))
+    except ReferenceFormatError as err:
+        _fail(str(err))
+        raise
+    acceptance = select_rationales(store.rows("rationales"), store.rows("reviews"), threshold=threshold)
+    store.write("acceptance", acceptance)
+    per_question = Counter(
+        Counter(a["example_id"] for a in acceptance if a["accepted"]).get(e, 0)
+        for e in {a["example_id"] for a in acceptance}
+    )
+    per_teacher = Counter(a["teacher"] for a in acceptance if a["accepted"])
+    console.print(f"Imported {summary.questions} questions into {store.path}: {summary.tables}")
+    console.print(
+        "Questions by accepted rationales: "
+        + ", ".join(f"{n} accepted: {per_question[n]}" for n in sorted(per_question, reverse=True))
+    )
+    console.print(
+        "Accepted per teacher (ours / reference): "
+        + ", ".join(f"{t} {per_teacher[t]}/{summary.reference_accepted[t]}" for t in sorted(per_teacher))
+    )
+
+
+@app.command()
+def summary(
+    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs).")],
+    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+) -> None:
+    """Print the per-round table of a finished or partial run from its manifests."""
+    from fair_core.store import RunStore
+    from flows.console import console, summary_table
+
+    store = RunStore(data_dir, run_id)
+    rounds = [store.round(k).manifest().get("summary") for k in store.rounds()]
+    if not any(rounds):
+        _fail(f"no round summaries under {store.root}")
+    console.print(summary_table([r for r in rounds if r], f"FAIR run {run_id}"))
+
+
+if __name__ == "__main__":
+    app()

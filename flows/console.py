@@ -1,0 +1,106 @@
+"""Terminal display for the CLI: a live progress bar per stage and the per-round summary table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console(stderr=True)
+
+SUMMARY_COLUMNS = {
+    "round": "round",
+    "train_accuracy": "student accuracy (train)",
+    "mistakes": "mistakes",
+    "teacher_calls": "teacher calls",
+    "cache_hits": "  from cache",
+    "rationales_accepted": "rationales accepted",
+    "rationale_samples": "rationale samples",
+    "feedback_samples": "feedback samples",
+    "test_accuracy_before": "test accuracy before",
+    "test_accuracy_after": "test accuracy after",
+}
+
+
+class RichProgressSink:
+    """`fair_core.progress.ProgressSink` drawing one rich progress bar per running stage."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._ids: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RichProgressSink:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def start(self, stage: str, total: int) -> None:
+        with self._lock:
+            if stage in self._ids:
+                self._progress.reset(self._ids[stage], total=total, info="")
+            else:
+                self._ids[stage] = self._progress.add_task(stage, total=total, info="")
+
+    def update(self, stage: str, done: int, total: int, info: str = "") -> None:
+        with self._lock:
+            if stage not in self._ids:
+                self._ids[stage] = self._progress.add_task(stage, total=total, info="")
+            self._progress.update(self._ids[stage], completed=done, total=total, info=info)
+
+    def finish(self, stage: str) -> None:
+        with self._lock:
+            task_id = self._ids.get(stage)
+            if task_id is not None:
+                total = self._progress.tasks[task_id].total
+                self._progress.update(task_id, completed=total)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1%}"
+    return str(value)
+
+
+def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
+    """The per-round table, one column per round (fits a narrow terminal): student accuracy, mistakes,
+    teacher calls, rationales accepted per teacher, training samples."""
+    teachers = [k for k in (summaries[0] if summaries else {}) if k.startswith("accepted_")]
+    rows: dict[str, str] = {}
+    for key, label in SUMMARY_COLUMNS.items():
+        if key != "round":
+            rows[key] = label
+        if key == "rationales_accepted":
+            rows.update({t: f"  from {t.removeprefix('accepted_')}" for t in teachers})
+    table = Table(title=title)
+    table.add_column("")
+    for summary in summaries:
+        table.add_column(f"round {summary['round']}", justify="right")
+    for key, label in rows.items():
+        table.add_row(label, *(_cell(s.get(key)) for s in summaries))
+    return table

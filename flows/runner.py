@@ -1,0 +1,97 @@
+"""Run the pipeline from Python or the CLI: pre-flight checks, the offline simulator when asked, Prefect."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fair_core.config import FairConfig
+from fair_core.teachers.keys import MissingAPIKeyError, resolve_api_key
+
+#: The simulator accepts any key; the demo config names this variable so no real key is ever needed.
+SIMULATOR_KEY_ENV = "FAIR_SIMULATOR_API_KEY"
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def preset_path(name: str) -> Path:
+    """`configs/<name>.yaml` of this checkout."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no preset {name!r} in {PRESETS_DIR} (known: {', '.join(known)})")
+    return path
+
+
+def prefect_defaults() -> None:
+    """Offline-friendly Prefect settings, unless the user set them (call before importing prefect)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def check_keys(config: FairConfig) -> None:
+    """Fail before any work when a teacher's key is missing (Secret blocks are checked in the flow)."""
+    if config.simulator.enabled:
+        return
+    for teacher in config.teachers:
+        if not teacher.api_key_secret:
+            resolve_api_key(teacher)
+
+
+@dataclass
+class PipelineRun:
+    """Round summaries, and how many requests the simulator received (None: real providers)."""
+
+    summaries: list[dict[str, Any]]
+    simulator_requests: int | None = None
+
+
+@contextmanager
+def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
+    """When `simulator.enabled`, serve every teacher from a local simulator on a free port."""
+    if not config.simulator.enabled:
+        yield config, None
+        return
+    from fair_core.datasets import load_examples
+    from fair_core.teachers.simulator import start_simulator
+
+    examples = []
+    for split in (config.dataset.train_split, config.dataset.test_split):
+        examples += load_examples(config.dataset, split).examples
+    os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
+    with start_simulator(examples, config.simulator) as simulator:
+        teachers = [
+            t.model_copy(
+                update={
+                    "base_url": simulator.base_url,
+                    "api_key_env": SIMULATOR_KEY_ENV,
+                    "api_key_secret": None,
+                }
+            )
+            for t in config.teachers
+        ]
+        yield config.model_copy(update={"teachers": teachers}), simulator
+
+
+def run_pipeline(config: FairConfig) -> PipelineRun:
+    """Check keys, start the simulator if configured, run the `fair-pipeline` flow."""
+    check_keys(config)
+    prefect_defaults()
+    from flows.pipeline import fair_pipeline
+
+    with simulated_teachers(config) as (effective, simulator):
+        summaries = fair_pipeline(effective)
+        return PipelineRun(summaries, simulator.stats["requests"] if simulator else None)
+
+
+__all__ = [
+    "MissingAPIKeyError",
+    "PipelineRun",
+    "check_keys",
+    "preset_path",
+    "run_pipeline",
+    "simulated_teachers",
+]

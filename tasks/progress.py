@@ -1,0 +1,56 @@
+"""Stage progress from inside a Prefect task: the CLI's live display plus a Prefect progress artifact."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from fair_core.progress import get_sink
+
+#: Seconds between two updates of the Prefect progress artifact / log line (the CLI display is live).
+THROTTLE_S = 2.0
+
+
+class TaskProgress:
+    """Callable `(done, total, info="")` reporting one stage; use as a context manager."""
+
+    def __init__(self, stage: str, total: int) -> None:
+        self.stage = stage
+        self.total = total
+        self._sink = get_sink()
+        self._last = 0.0
+        self._artifact = None
+        self._logger = get_run_logger()
+
+    def __enter__(self) -> TaskProgress:
+        self._sink.start(self.stage, self.total)
+        try:
+            self._artifact = create_progress_artifact(0.0, description=self.stage)
+        except Exception as err:  # artifacts are a view, never a reason to fail the work
+            self._logger.debug("progress artifact unavailable: %s", err)
+        return self
+
+    def __call__(self, done: int, total: int | None = None, info: str = "") -> None:
+        total = total or self.total
+        self._sink.update(self.stage, done, total, info)
+        now = time.monotonic()
+        if now - self._last < THROTTLE_S and done < total:
+            return
+        self._last = now
+        percent = 100.0 * done / total if total else 100.0
+        self._logger.info("%s: %d/%d%s", self.stage, done, total, f" ({info})" if info else "")
+        if self._artifact is not None:
+            try:
+                update_progress_artifact(self._artifact, percent)
+            except Exception as err:
+                self._logger.debug("progress artifact update failed: %s", err)
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink.finish(self.stage)
+        if self._artifact is not None and exc[0] is None:
+            try:
+                update_progress_artifact(self._artifact, 100.0)
+            except Exception as err:
+                self._logger.debug("progress artifact update failed: %s", err)

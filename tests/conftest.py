@@ -1,0 +1,38 @@
+"""Shared pytest fixtures: where the real datasets are, and small helpers used across test folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The real public datasets in ../shared/datasets (skips the test when absent)."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip("../shared/datasets is not present on this machine")
+    return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny Llama student (ChatML template, eos = pad), built once per test session."""
+    from fair_core.students.models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-random-llama")
+
+
+@pytest.fixture()
+def torch_single_thread() -> Iterator[None]:
+    """Run torch on one thread: tiny-model ops are ~10x faster than on 2 contended threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

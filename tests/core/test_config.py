@@ -1,0 +1,119 @@
+"""Every config file loads; bad configs fail with messages naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fair_core.config import ConfigError, FairConfig, load_config, parse_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+TEACHERS = [{"name": "a", "model": "m1"}, {"name": "b", "model": "m2"}]
+
+
+def test_the_presets_exist() -> None:
+    names = {p.stem for p in CONFIGS}
+    assert {"demo", "paper-gsm8k", "paper-svamp", "paper-strategyqa", "paper-logiqa"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_config_file_loads(path: Path) -> None:
+    config = load_config(path)
+    assert isinstance(config, FairConfig)
+    assert len(config.teachers) >= 2
+    assert config.run_id().startswith(config.run.name)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.startswith("paper-")], ids=lambda p: p.stem)
+def test_paper_presets_carry_the_paper_settings(path: Path) -> None:
+    config = load_config(path)
+    assert config.dataset.name == path.stem.removeprefix("paper-")
+    assert config.dataset.source == "hub"
+    assert [t.model for t in config.teachers] == [
+        "gpt-3.5-turbo",
+        "gemini-1.0-pro",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    ]
+    assert all(t.temperature == 0.8 and t.max_tokens == 512 for t in config.teachers)
+    assert config.review.threshold == 3.0 and not config.review.gold_check
+    t = config.training
+    assert (t.learning_rate, t.epochs, t.batch_size, t.grad_accum, t.max_length, t.alpha) == (
+        1e-5,
+        10,
+        8,
+        2,
+        512,
+        0.5,
+    )
+    assert config.student.model == "meta-llama/Llama-2-7b-chat-hf"
+
+
+def test_demo_preset_is_offline() -> None:
+    config = load_config(Path(CONFIGS[0]).parent / "demo.yaml")
+    assert config.simulator.enabled and config.review.gold_check
+    assert config.dataset.name == "reasoning_gym" and config.run.rounds == 2
+
+
+def test_overrides_apply_and_change_the_hash() -> None:
+    base = parse_config({"teachers": TEACHERS})
+    changed = parse_config(
+        {"teachers": TEACHERS}, overrides=["training.epochs=2", "teachers.0.temperature=0"]
+    )
+    assert changed.training.epochs == 2 and changed.teachers[0].temperature == 0
+    assert base.config_hash() != changed.config_hash()
+
+
+def test_endpoint_and_data_dir_do_not_change_the_run_id() -> None:
+    a = parse_config({"teachers": TEACHERS})
+    moved = [dict(TEACHERS[0], base_url="http://127.0.0.1:9/v1"), TEACHERS[1]]
+    b = parse_config({"teachers": moved, "run": {"data_dir": "/elsewhere"}})
+    assert a.run_id() == b.run_id()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"teachers": TEACHERS, "training": {"alpha": 2}}, "training.alpha"),
+        ({"teachers": TEACHERS, "student": {"batch_size": 0}}, "student.batch_size"),
+        ({"teachers": TEACHERS, "bogus": 1}, "bogus"),
+        ({"teachers": [TEACHERS[0]]}, "at least two teachers"),
+        ({"teachers": [TEACHERS[0], TEACHERS[0]]}, "duplicated names"),
+        (
+            {"teachers": [{"name": "a", "model": "m", "provider": "cohere"}, TEACHERS[1]]},
+            "teachers.0.provider",
+        ),
+    ],
+)
+def test_bad_configs_name_the_field(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_config(data, source="my.yaml")
+    assert "my.yaml" in str(err.value)
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_config({"teachers": TEACHERS}, overrides=["training.epochs"])
+
+
+def test_every_field_has_help_text() -> None:
+    from pydantic import BaseModel
+
+    def walk(model: type[BaseModel]) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation)
+            elif model is not FairConfig:
+                assert field.description, f"{model.__name__}.{name} has no description"
+
+    walk(FairConfig)

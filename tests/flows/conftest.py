@@ -1,0 +1,68 @@
+"""Flow tests share one Prefect test harness (a temporary server and database) for the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fair_core.config import FairConfig, parse_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from prefect.settings import (
+        PREFECT_HOME,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    settings = {
+        PREFECT_HOME: str(home),
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(home / "results"),
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+    }
+    with temporary_settings(updates=settings), prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture()
+def tiny_config(tmp_path: Path, tiny_model_dir: Path):
+    """A FAIR config small enough for seconds per round: tiny random student, simulated teachers."""
+
+    def make(**sections: Any) -> FairConfig:
+        data: dict[str, Any] = {
+            "run": {"name": "tiny", "rounds": 1, "data_dir": str(tmp_path / "data")},
+            "dataset": {
+                "name": "reasoning_gym",
+                "gym": {
+                    "task": "chain_sum",
+                    "train_size": 6,
+                    "test_size": 3,
+                    "options": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
+                },
+            },
+            "student": {"model": str(tiny_model_dir), "max_new_tokens": 8, "batch_size": 8},
+            "teachers": [
+                {"name": n, "model": m} for n, m in (("gpt", "gpt-t"), ("gem", "gem-t"), ("mix", "mix-t"))
+            ],
+            "review": {"gold_check": True},
+            "training": {
+                "learning_rate": 1e-3,
+                "epochs": 1,
+                "batch_size": 4,
+                "grad_accum": 1,
+                "max_length": 512,
+            },
+            "simulator": {"enabled": True, "unparseable_rate": 0.0},
+        }
+        for key, value in sections.items():
+            data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+        return parse_config(data)
+
+    return make
