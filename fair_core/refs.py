@@ -10,6 +10,9 @@ from fair_core.hashing import file_hash
 from fair_core.prompts import PromptSet
 from fair_core.store.parquet import RoundStore, RunStore
 
+#: Written by the trainer beside every model it saves (steps, losses, sample counts).
+TRAIN_RECORD = "train_result.json"
+
 
 @dataclass(frozen=True)
 class RoundRef:
@@ -74,5 +77,8 @@ class ModelRef:
         return Path(self.base)
 
     def fingerprint(self) -> dict[str, Any]:
+        """The base by name (a checkpoint we trained: by its training record), the adapter by content."""
+        record = Path(self.base) / TRAIN_RECORD
+        base = file_hash(record) if record.is_file() else Path(self.base).name
         trained = file_hash(self.adapter) if self.adapter else None
-        return {"base": Path(self.base).name, "adapter_sha256": trained}
+        return {"base": base, "adapter_sha256": trained}

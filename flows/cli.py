@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,14 @@ import typer
 from fair_core.config import ConfigError, FairConfig, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.callback()
+def _setup() -> None:
+    """FAIR: fault-aware distillation from a committee of teacher LLMs, orchestrated by Prefect."""
+    # peft asks transformers a deprecated question on every load; it is noise for users
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
 
 SetOption = Annotated[
     list[str] | None,

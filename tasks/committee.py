@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.tasks import exponential_backoff
 
 from fair_core.committee import (
@@ -27,6 +27,7 @@ from fair_core.teachers.cache import ResponseCache
 from fair_core.teachers.engine import EngineProgress, run_requests_sync
 from fair_core.teachers.keys import describe_teacher, resolve_api_key
 from tasks.caching import content_cache_key
+from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 from tasks.secrets import prefect_secret_loader
 
@@ -62,7 +63,7 @@ def _run_batch(
     teacher: TeacherConfig, planned: Sequence[PlannedCall], where: RoundRef, part: str
 ) -> TableRef:
     """Send a batch through the engine (cache first), store its `teacher_calls` part, and judge the result."""
-    logger = get_run_logger()
+    logger = task_logger()
     store = where.store()
     if not planned:
         store.write("teacher_calls", [], part=part)
@@ -170,7 +171,7 @@ def select(
     store = where.store()
     store.write("reviews", reviews)
     store.write("acceptance", acceptance)
-    get_run_logger().info(
+    task_logger().info(
         "round %d: %d of %d rationales accepted",
         where.round,
         sum(a["accepted"] for a in acceptance),

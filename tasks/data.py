@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from fair_core.config import DatasetConfig
 from fair_core.datasets import load_examples
 from fair_core.refs import RoundRef, TableRef
 from tasks.caching import content_cache_key
+from tasks.logs import task_logger
 
 
 @task(
@@ -19,7 +20,7 @@ from tasks.caching import content_cache_key
 )
 def prepare_examples(dataset: DatasetConfig, split: str, where: RoundRef, table: str) -> TableRef:
     """Load `split`, report malformed rows (skipped, with their ids), write the table."""
-    logger = get_run_logger()
+    logger = task_logger()
     result = load_examples(dataset, split)
     if result.skipped:
         shown = "; ".join(f"{s.row_id}: {s.reason}" for s in result.skipped[:5])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from fair_core.progress import get_sink
+from tasks.logs import task_logger
 
 #: Seconds between two updates of the Prefect progress artifact / log line (the CLI display is live).
 THROTTLE_S = 2.0
@@ -22,7 +22,7 @@ class TaskProgress:
         self._sink = get_sink()
         self._last = 0.0
         self._artifact = None
-        self._logger = get_run_logger()
+        self._logger = task_logger()
 
     def __enter__(self) -> TaskProgress:
         self._sink.start(self.stage, self.total)

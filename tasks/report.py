@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from fair_core.refs import RoundRef
 from fair_core.summary import round_summary, summary_markdown
+from tasks.logs import task_logger
 
 
 def artifact_key(*parts: object) -> str:
@@ -31,7 +32,7 @@ def summarize_round(where: RoundRef, teachers: list[str], accuracy_before: float
         key=f"{key}-report",
         description="Round report",
     )
-    get_run_logger().info("round %d summary: %s", where.round, json.dumps(summary))
+    task_logger().info("round %d summary: %s", where.round, json.dumps(summary))
     return summary
 
 

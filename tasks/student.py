@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from fair_core.config import StudentConfig
 from fair_core.inference import accuracy, answer_examples, mistakes_from_outputs
@@ -14,6 +14,7 @@ from fair_core.students.base import GenerationParams
 from fair_core.students.factory import open_student
 from fair_core.students.models import resolve_model
 from tasks.caching import content_cache_key
+from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 
 
@@ -52,7 +53,7 @@ def student_answers(
     finally:
         backend.close()
     where.store().write(table, out)
-    get_run_logger().info("%s: %s accuracy %.3f on %d examples", table, model.label, accuracy(out), len(out))
+    task_logger().info("%s: %s accuracy %.3f on %d examples", table, model.label, accuracy(out), len(out))
     return where.table(table)
 
 
@@ -61,5 +62,5 @@ def collect_mistakes(outputs: TableRef, where: RoundRef) -> TableRef:
     """The round's mistakes: every wrong or unparseable student answer."""
     mistakes = mistakes_from_outputs(outputs.rows())
     where.store().write("mistakes", mistakes)
-    get_run_logger().info("round %d: %d mistakes", where.round, len(mistakes))
+    task_logger().info("round %d: %d mistakes", where.round, len(mistakes))
     return where.table("mistakes")

