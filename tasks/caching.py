@@ -15,7 +15,21 @@ from fair_core.hashing import stable_hash
 CACHE_VERSION = "1"
 
 #: Config fields that never change a result (where things run, how fast), left out of cache keys.
-_VOLATILE = {"base_url", "data_dir", "batch_size", "max_concurrency", "timeout_s", "max_retries", "note"}
+_VOLATILE = {
+    "base_url",
+    "data_dir",
+    "batch_size",
+    "max_concurrency",
+    "timeout_s",
+    "max_retries",
+    "note",
+    "rpm",
+    "tpm",
+    "mode",
+    "batch_poll_s",
+    "batch_timeout_s",
+    "budget_usd",
+}
 
 
 def fingerprint(value: Any) -> Any:

@@ -1,0 +1,103 @@
+"""The whole FAIR config (`FairConfig`), YAML loading, KEY=VALUE overrides and the config hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from fair_core.config.base import ConfigError, Section
+from fair_core.config.data import DatasetConfig
+from fair_core.config.run import PromptConfig, RunSettings, SimulatorConfig
+from fair_core.config.student import EvaluationConfig, StudentConfig
+from fair_core.config.teachers import ReviewConfig, TeacherConfig
+from fair_core.config.training import TrainingConfig
+from fair_core.hashing import stable_hash
+
+
+class FairConfig(Section):
+    """One FAIR experiment: data, student, teacher committee, review, training and evaluation."""
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    teachers: list[TeacherConfig] = Field(default_factory=list, description="The teacher committee.")
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    prompts: PromptConfig = Field(default_factory=PromptConfig)
+
+    @model_validator(mode="after")
+    def _check_committee(self) -> FairConfig:
+        names = [t.name for t in self.teachers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"teachers: duplicated names {duplicated}")
+        if not self.teachers:
+            raise ValueError("teachers: at least one teacher is needed")
+        if self.review.enabled and len(self.teachers) < 2:
+            raise ValueError(
+                "review.enabled needs at least two teachers (nobody reviews their own rationale)"
+            )
+        return self
+
+    def config_hash(self) -> str:
+        """Hash of everything that changes results: endpoints, key locations, limits and data_dir excluded."""
+        data = self.model_dump(mode="json")
+        data["run"].pop("data_dir")
+        data["teachers"] = [t.identity() | {"name": t.name} for t in self.teachers]
+        return stable_hash(data)
+
+    def run_id(self) -> str:
+        return self.run.run_id or f"{self.run.name}-{self.config_hash()[:8]}"
+
+    def data_path(self) -> Path:
+        return Path(self.run.data_dir).expanduser()
+
+
+def _apply_override(data: dict[str, Any], dotted: str) -> None:
+    if "=" not in dotted:
+        raise ConfigError(f"override {dotted!r}: expected KEY=VALUE, e.g. training.epochs=2")
+    key, raw = dotted.split("=", 1)
+    parts = key.strip().split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[int(part)]
+    last = parts[-1]
+    value = yaml.safe_load(raw)
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>", overrides: list[str] = ()) -> FairConfig:
+    """Validate a config dict; errors name `source` and each bad field."""
+    data = dict(data or {})
+    for dotted in overrides:
+        _apply_override(data, dotted)
+    try:
+        return FairConfig.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            lines.append(f"  {where}: {e['msg']}")
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> FairConfig:
+    """Read a YAML config file, apply KEY=VALUE overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_config(data or {}, str(path), overrides)
