@@ -12,6 +12,7 @@ from fair_core.prompts import PromptSet
 from fair_core.records import Example
 from fair_core.review import parse_score
 from fair_core.teachers.base import ChatRequest
+from fair_core.teachers.cost import CallMode, Price, call_cost
 from fair_core.teachers.engine import CallResult
 
 CallRole = Literal["feedback", "rationale", "review"]
@@ -66,14 +67,34 @@ def plan_reviews(
     return planned
 
 
-def call_rows(planned: Sequence[PlannedCall], results: Sequence[CallResult]) -> list[dict[str, Any]]:
-    """Rows of the `teacher_calls` table (one per request, reply text and usage included)."""
+def call_rows(
+    planned: Sequence[PlannedCall],
+    results: Sequence[CallResult],
+    prices: Mapping[str, Price | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of the `teacher_calls` table (one per request, reply text, usage and cost included).
+
+    `mode` is how the reply came: `online`, `batch` or `cache` (also a repeat of a request already in this
+    batch). `cost_usd` is what this run paid for the row (0 from the cache); `billed_usd` is what the reply
+    cost when it was obtained (batch replies at the batch price), so cached rows keep their price visible.
+    Teachers without a price (see `fair_core.teachers.cost`) cost 0.
+    """
     rows = []
+    paid: set[str] = set()
     for plan, result in zip(planned, results, strict=True):
         response = result.response
+        key = plan.request.key()
+        origin: CallMode = "batch" if response.meta.get("mode") == "batch" else "online"
+        billed = 0.0
+        if response.status in ("ok", "refused"):
+            price = (prices or {}).get(plan.request.teacher)
+            billed = call_cost(price, response.prompt_tokens, response.completion_tokens, origin)
+        mode: CallMode = "cache" if result.cached or key in paid else origin
+        if mode != "cache":
+            paid.add(key)
         rows.append(
             {
-                "request_key": plan.request.key(),
+                "request_key": key,
                 "teacher": plan.request.teacher,
                 "role": plan.role,
                 "example_id": plan.example_id,
@@ -88,6 +109,9 @@ def call_rows(planned: Sequence[PlannedCall], results: Sequence[CallResult]) -> 
                 "latency_s": response.latency_s,
                 "cached": result.cached,
                 "attempts": result.attempts,
+                "mode": mode,
+                "cost_usd": 0.0 if mode == "cache" else billed,
+                "billed_usd": billed,
             }
         )
     return rows

@@ -1,4 +1,5 @@
-"""The `fair` command: `fair demo`, `fair run --config FILE`, `fair import-reference`, `fair summary`."""
+"""The `fair` command: `fair demo`, `fair run`, `fair estimate`, `fair import-reference`, `fair summary`,
+`fair report`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 
 from fair_core.config import ConfigError, FairConfig, load_config
+from flows.ops_cli import register as register_operations
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -48,8 +50,14 @@ def _load(path: Path, overrides: list[str] | None, data_dir: Path | None) -> Fai
         raise
 
 
-def _run(config: FairConfig) -> None:
+RefreshOption = Annotated[
+    bool, typer.Option("--refresh", help="Ask every teacher request again (ignore cached replies).")
+]
+
+
+def _run(config: FairConfig, refresh: bool = False) -> None:
     from fair_core.progress import using_sink
+    from fair_core.teachers.ledger import BudgetExceeded
     from flows.console import RichProgressSink, console, summary_table
     from flows.runner import MissingAPIKeyError, run_pipeline
 
@@ -61,10 +69,10 @@ def _run(config: FairConfig) -> None:
     try:
         if console.is_terminal:
             with RichProgressSink() as sink, using_sink(sink):
-                result = run_pipeline(config)
+                result = run_pipeline(config, refresh)
         else:  # logs only: a redrawn bar is noise in a file or CI log
-            result = run_pipeline(config)
-    except MissingAPIKeyError as err:
+            result = run_pipeline(config, refresh)
+    except (MissingAPIKeyError, BudgetExceeded) as err:
         _fail(str(err))
         raise
     console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
@@ -79,9 +87,10 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file (see configs/).")],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
+    refresh: RefreshOption = False,
 ) -> None:
     """Run the FAIR pipeline of a config file on Prefect (embedded server unless PREFECT_API_URL is set)."""
-    _run(_load(config, set_, data_dir))
+    _run(_load(config, set_, data_dir), refresh)
 
 
 @app.command()
@@ -92,6 +101,7 @@ def demo(
     rounds: Annotated[int | None, typer.Option(help="Rounds (default: the preset's 2).")] = None,
     set_: SetOption = None,
     data_dir: DataDirOption = None,
+    refresh: RefreshOption = False,
 ) -> None:
     """The offline demo: simulated teachers, the SmolLM2-135M student, 2 rounds on a reasoning-gym task."""
     from flows.runner import preset_path
@@ -101,7 +111,74 @@ def demo(
         overrides.append("dataset.gym.options={}")
     if rounds is not None:
         overrides.append(f"run.rounds={rounds}")
-    _run(_load(preset_path("demo"), overrides + list(set_ or []), data_dir))
+    _run(_load(preset_path("demo"), overrides + list(set_ or []), data_dir), refresh)
+
+
+@app.command()
+def estimate(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file (see configs/).")],
+    mistake_rate: Annotated[
+        float,
+        typer.Option(help="Share of training questions assumed wrong (default 1.0: the paper's worst case)."),
+    ] = 1.0,
+    from_run: Annotated[
+        str | None, typer.Option("--from-run", help="Use the real mistakes of this run's last round.")
+    ] = None,
+    set_: SetOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print the teacher calls, tokens and cost (online vs batch) of one round, before spending anything."""
+    from rich.table import Table
+
+    from fair_core.datasets import load_examples
+    from fair_core.estimate import assumed_mistakes, estimate_round, estimate_table, mistakes_from_run
+    from flows.console import console
+
+    cfg = _load(config, set_, data_dir)
+    examples = load_examples(cfg.dataset, cfg.dataset.train_split).examples
+    if from_run:
+        try:
+            mistakes, source = mistakes_from_run(cfg.run.data_dir, from_run)
+        except FileNotFoundError as err:
+            _fail(str(err))
+            raise
+    else:
+        try:
+            mistakes = assumed_mistakes(examples, mistake_rate)
+        except ValueError as err:
+            _fail(str(err))
+            raise
+        worst = " (the paper's worst case)" if mistake_rate == 1.0 else ""
+        source = f"an assumed mistake rate of {mistake_rate:g}{worst}: {len(mistakes)} mistakes"
+    by_id = {e.id: e for e in examples}
+    unknown = [m["example_id"] for m in mistakes if m["example_id"] not in by_id]
+    if unknown:
+        _fail(f"{len(unknown)} mistakes name questions not in the training split (first: {unknown[0]})")
+    result = estimate_round(cfg, by_id, mistakes, source)
+    lines = estimate_table(result)
+    table = Table(title=f"Teacher calls of one round of {cfg.run_id()} ({len(examples)} training questions)")
+    for name in lines[0]:
+        table.add_column(name, justify="left" if name in ("teacher", "role", "mode") else "right")
+    for line in lines[1:]:
+        table.add_row(*line)
+    from rich.console import Console
+
+    wide = console if console.is_terminal else Console(stderr=True, width=140)  # a log keeps every column
+    wide.print(table)
+    console.print(f"Mistakes: {source}. Nothing was sent.")
+    console.print(
+        "In (prompt) tokens: characters / 4; out (completion) tokens: every reply at max_tokens (max) or "
+        "a typical reply length (typ, see fair_core/estimate.py); costs in USD, batch at 50% of online."
+    )
+    if result.unpriced:
+        console.print(f"[yellow]No price for {', '.join(result.unpriced)}[/yellow]: set price_*_per_mtok.")
+    if cfg.run.rounds > 1:
+        console.print(
+            f"{cfg.run.rounds} rounds: at most {cfg.run.rounds} x these numbers "
+            "(later rounds have fewer mistakes)."
+        )
+    if cfg.run.budget_usd is not None:
+        console.print(f"run.budget_usd: ${cfg.run.budget_usd:g}")
 
 
 @app.command("import-reference")
@@ -158,6 +235,27 @@ def summary(
         _fail(f"no round summaries under {store.root}")
     console.print(summary_table([r for r in rounds if r], f"FAIR run {run_id}"))
 
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs).")],
+    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file to write (default: <data_dir>/runs/<run_id>/report.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (tables and plots inside) and print its path."""
+    from fair_core.report_html import write_run_report
+
+    try:
+        path = write_run_report(data_dir, run_id, out)
+    except FileNotFoundError as err:
+        _fail(str(err))
+        raise
+    typer.echo(str(path))
+
+
+register_operations(app)  # fair up, serve, resume, student-ready (flows/ops_cli.py)
 
 if __name__ == "__main__":
     app()

@@ -11,12 +11,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console(stderr=True)
 
@@ -26,12 +28,22 @@ SUMMARY_COLUMNS = {
     "mistakes": "mistakes",
     "teacher_calls": "teacher calls",
     "cache_hits": "  from cache",
+    "cache_misses": "  sent (not cached)",
+    "cost_usd": "teacher cost this run",
     "rationales_accepted": "rationales accepted",
     "rationale_samples": "rationale samples",
     "feedback_samples": "feedback samples",
     "test_accuracy_before": "test accuracy before",
     "test_accuracy_after": "test accuracy after",
 }
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a stage (rich's own speed column shows bytes)."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f}/s" if speed else "", style="progress.data.speed")
 
 
 class RichProgressSink:
@@ -42,6 +54,7 @@ class RichProgressSink:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            RateColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -79,9 +92,11 @@ class RichProgressSink:
                 self._progress.update(task_id, completed=total)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, key: str = "") -> str:
     if value is None:
         return "-"
+    if key.endswith("_usd"):
+        return f"${float(value):.4f}"
     if isinstance(value, float):
         return f"{value:.1%}"
     return str(value)
@@ -90,17 +105,28 @@ def _cell(value: Any) -> str:
 def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
     """The per-round table, one column per round (fits a narrow terminal): student accuracy, mistakes,
     teacher calls, rationales accepted per teacher, training samples."""
-    teachers = [k for k in (summaries[0] if summaries else {}) if k.startswith("accepted_")]
+    first = summaries[0] if summaries else {}
+    teachers = [k for k in first if k.startswith("accepted_")]
+    providers = sorted(
+        {k for s in summaries for k in s if k.startswith("cost_") and k.endswith("_usd") and k != "cost_usd"}
+    )
+    roles = [f"cost_{r}_usd" for r in ("feedback", "rationale", "review")]
     rows: dict[str, str] = {}
     for key, label in SUMMARY_COLUMNS.items():
         if key != "round":
             rows[key] = label
         if key == "rationales_accepted":
             rows.update({t: f"  from {t.removeprefix('accepted_')}" for t in teachers})
+        if key == "cost_usd":
+            rows.update({p: f"  on {p[5:-4]}" for p in providers if p not in roles})
+            rows.update({r: f"  for {r[5:-4]}" for r in roles if r in providers})
     table = Table(title=title)
     table.add_column("")
     for summary in summaries:
         table.add_column(f"round {summary['round']}", justify="right")
     for key, label in rows.items():
-        table.add_row(label, *(_cell(s.get(key)) for s in summaries))
+        table.add_row(label, *(_cell(s.get(key), key) for s in summaries))
+    plot = summaries[-1].get("accuracy_plot") if summaries else None
+    if plot:
+        table.caption = f"accuracy per round (plot): {plot}"
     return table

@@ -5,23 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
+from prefect import flow
 
 from fair_core.config import FairConfig
-from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
-from fair_core.students.base import GenerationParams
-from tasks.committee import (
-    TeacherUnavailable,
-    ask_teacher,
-    assemble_committee,
-    review_rationales,
-    select,
+from fair_core.refs import ModelRef
+from fair_core.runs import accuracy_after
+from flows.stages import (
+    available,
+    committee_stage,
+    evaluation_stage,
+    generation_params,
+    inference_stage,
+    round_ref,
+    starting_student,
+    training_stage,
 )
-from tasks.data import prepare_examples
+from tasks.events import emit_round_completed
 from tasks.report import summarize_round
-from tasks.student import collect_mistakes, resolve_student, student_answers
-from tasks.training import build_training_set, fine_tune
+
+__all__ = ["RoundResult", "available", "fair_round", "generation_params"]
 
 
 @dataclass(frozen=True)
@@ -33,78 +35,28 @@ class RoundResult:
     summary: dict[str, Any]
 
 
-def generation_params(config: FairConfig, evaluation: bool) -> GenerationParams:
-    ev = config.evaluation
-    budget = (ev.max_new_tokens if evaluation else None) or config.student.max_new_tokens
-    return GenerationParams(
-        max_new_tokens=budget, greedy=ev.greedy, temperature=ev.temperature, seed=config.run.seed
-    )
-
-
-def available(futures: list[PrefectFuture], what: str) -> list[TableRef]:
-    """Results of teacher batches; an unavailable teacher (bad key, no access) is left out, and said so."""
-    refs = []
-    for future in futures:
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, TeacherUnavailable):
-            get_run_logger().error("%s: %s; the round goes on with the other teachers", what, outcome)
-            continue
-        if isinstance(outcome, BaseException):
-            raise outcome
-        refs.append(outcome)
-    return refs
-
-
 @flow(name="fair-round", flow_run_name="round-{round_index}", log_prints=True)
 def fair_round(
     config: FairConfig,
     round_index: int = 0,
     student: ModelRef | None = None,
     accuracy_before: float | None = None,
+    refresh: bool = False,
+    chain: bool = False,
 ) -> RoundResult:
     """One FAIR round: infer -> mistakes -> feedback and rationales -> peer review -> training set ->
-    fine-tune -> evaluate. `student` is student_k (default: the configured base model)."""
-    where = RoundRef(config.run.data_dir, config.run_id(), round_index)
-    where.store().set_meta(config_hash=config.config_hash(), config=config.model_dump(mode="json"))
-    prompts = PromptsRef(config.prompts.template_dir)
-    teachers = config.teachers
-    current = student or resolve_student(config.student, config.run.data_dir)
-    train = prepare_examples(config.dataset, config.dataset.train_split, where, "examples")
-    test = prepare_examples(config.dataset, config.dataset.test_split, where, "test_examples")
-    if round_index == 0 and config.evaluation.enabled and config.evaluation.baseline:
-        student_answers(
-            config.student,
-            current,
-            test,
-            prompts,
-            generation_params(config, True),
-            where,
-            "baseline_evaluation",
-        )
+    fine-tune -> evaluate. `student` is student_k (default: round k-1's student, or the base model).
 
-    outputs = student_answers(
-        config.student, current, train, prompts, generation_params(config, False), where, "student_outputs"
-    )
-    mistakes = collect_mistakes(outputs, where)
-
-    committee = [
-        ask_teacher.submit(t, role, train, mistakes, prompts, where)
-        for role in ("feedback", "rationale")
-        for t in teachers
-    ]
-    feedback, rationales = assemble_committee(available(committee, "committee"), train, where)
-
-    reviewers = teachers if config.review.enabled else []
-    reviews = [review_rationales.submit(t, train, rationales, prompts, where) for t in reviewers]
-    _, acceptance = select(config.review, rationales, available(reviews, "peer review"), where)
-
-    samples = build_training_set(
-        config.training, config.run.seed, train, mistakes, feedback, rationales, acceptance, prompts, where
-    )
-    trained = fine_tune(config.training, config.student, current, samples, config.run.seed, where)
-    if config.evaluation.enabled:
-        student_answers(
-            config.student, trained, test, prompts, generation_params(config, True), where, "evaluation"
-        )
-    summary = summarize_round(where, [t.name for t in teachers], accuracy_before)
+    At the end it emits `fair.round.completed`; with `chain` (and rounds left) that event starts the next
+    round through the round deployment's trigger."""
+    where = round_ref(config, round_index)
+    current = starting_student(config, round_index, student)
+    train, mistakes = inference_stage(config, where, current)
+    committee = committee_stage(config, where, train, mistakes, refresh)
+    trained = training_stage(config, where, current, train, mistakes, committee)
+    evaluation_stage(config, where, trained)
+    if accuracy_before is None:
+        accuracy_before = accuracy_after(config, round_index - 1)
+    summary = summarize_round(where, [t.name for t in config.teachers], accuracy_before)
+    emit_round_completed(config, round_index, summary, chain)
     return RoundResult(round_index, trained, summary)

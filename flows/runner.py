@@ -49,11 +49,55 @@ class PipelineRun:
     simulator_requests: int | None = None
 
 
+def simulator_base_url(simulator: Any, provider: str) -> str:
+    """Where a provider's client finds the simulator: OpenAI at /v1, Gemini at the root, Mistral under
+    /mistral (its wire is mounted there, as its SDK posts to /v1/chat/completions like OpenAI's)."""
+    if provider == "gemini":
+        return simulator.url
+    if provider == "mistral":
+        return f"{simulator.url}/mistral"
+    return simulator.base_url
+
+
+#: Simulators serving a run in this process (run id -> effective config and simulator): a flow started
+#: inside `simulated_teachers` (the CLI) reuses the running one instead of starting a second.
+_ACTIVE: dict[str, tuple[FairConfig, Any]] = {}
+
+
+def simulator_attempt(config: FairConfig) -> int:
+    """Count the simulator's starts for this run (1 on the first attempt), kept beside the run's tables."""
+    from fair_core.store import RunStore
+
+    path = RunStore(config.run.data_dir, config.run_id()).root / "simulator_attempts"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    attempt = (int(path.read_text() or 0) if path.is_file() else 0) + 1
+    path.write_text(str(attempt))
+    return attempt
+
+
+def fault_drill(config: FairConfig) -> Any:
+    """`simulator.fail_teacher`: every request to that teacher answers HTTP 500 during the run's first
+    `simulator.fail_attempts` attempts (a provider outage, to rehearse failure and resume)."""
+    sim = config.simulator
+    if not sim.fail_teacher or simulator_attempt(config) > sim.fail_attempts:
+        return None
+    from fair_core.teachers.simulator.faults import FaultPlan
+
+    model = next(t.model for t in config.teachers if t.name == sim.fail_teacher)
+    plan = FaultPlan(record=False)
+    plan.fail_model(model, "server_error")
+    return plan
+
+
 @contextmanager
 def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
     """When `simulator.enabled`, serve every teacher from a local simulator on a free port."""
     if not config.simulator.enabled:
         yield config, None
+        return
+    run_id = config.run_id()
+    if run_id in _ACTIVE:
+        yield _ACTIVE[run_id]
         return
     from fair_core.datasets import load_examples
     from fair_core.teachers.simulator import start_simulator
@@ -62,28 +106,33 @@ def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
     for split in (config.dataset.train_split, config.dataset.test_split):
         examples += load_examples(config.dataset, split).examples
     os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
-    with start_simulator(examples, config.simulator) as simulator:
+    with start_simulator(examples, config.simulator, faults=fault_drill(config)) as simulator:
         teachers = [
             t.model_copy(
                 update={
-                    "base_url": simulator.base_url,
+                    "base_url": simulator_base_url(simulator, t.provider),
                     "api_key_env": SIMULATOR_KEY_ENV,
                     "api_key_secret": None,
                 }
             )
             for t in config.teachers
         ]
-        yield config.model_copy(update={"teachers": teachers}), simulator
+        _ACTIVE[run_id] = (config.model_copy(update={"teachers": teachers}), simulator)
+        try:
+            yield _ACTIVE[run_id]
+        finally:
+            _ACTIVE.pop(run_id, None)
 
 
-def run_pipeline(config: FairConfig) -> PipelineRun:
-    """Check keys, start the simulator if configured, run the `fair-pipeline` flow."""
+def run_pipeline(config: FairConfig, refresh: bool = False) -> PipelineRun:
+    """Check keys, start the simulator if configured, run the `fair-pipeline` flow (`refresh`: re-ask
+    every teacher request)."""
     check_keys(config)
     prefect_defaults()
     from flows.pipeline import fair_pipeline
 
     with simulated_teachers(config) as (effective, simulator):
-        summaries = fair_pipeline(effective)
+        summaries = fair_pipeline(effective, refresh)
         return PipelineRun(summaries, simulator.stats["requests"] if simulator else None)
 
 
@@ -94,4 +143,5 @@ __all__ = [
     "preset_path",
     "run_pipeline",
     "simulated_teachers",
+    "simulator_base_url",
 ]

@@ -30,6 +30,8 @@ _VOLATILE = {
     "batch_timeout_s",
     "budget_usd",
 }
+#: Task parameters that never change a result (how to run it), left out of cache keys.
+_VOLATILE_PARAMETERS = {"refresh", "budget_usd"}
 
 
 def fingerprint(value: Any) -> Any:
@@ -62,4 +64,5 @@ def _drop_volatile(data: Any) -> Any:
 def content_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """`cache_key_fn` for every FAIR task: task name + the fingerprints of its parameters."""
     name = context.task.name
-    return f"{name}-{stable_hash([CACHE_VERSION, name, fingerprint(parameters)])[:32]}"
+    kept = {k: v for k, v in parameters.items() if k not in _VOLATILE_PARAMETERS}
+    return f"{name}-{stable_hash([CACHE_VERSION, name, fingerprint(kept)])[:32]}"

@@ -23,8 +23,18 @@ class TaskProgress:
         self._last = 0.0
         self._artifact = None
         self._logger = task_logger()
+        self._started = time.monotonic()
+
+    def describe(self, done: int, total: int, info: str = "") -> str:
+        """The artifact text: done/total, rate, ETA and the extras (cache hits, errors, cost)."""
+        elapsed = time.monotonic() - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f", ETA {(total - done) / rate:.0f}s" if rate > 0 and done < total else ""
+        extra = f"; {info}" if info else ""
+        return f"{self.stage}: {done}/{total} ({rate:.1f}/s{eta}){extra}"
 
     def __enter__(self) -> TaskProgress:
+        self._started = time.monotonic()
         self._sink.start(self.stage, self.total)
         try:
             self._artifact = create_progress_artifact(0.0, description=self.stage)
@@ -40,10 +50,11 @@ class TaskProgress:
             return
         self._last = now
         percent = 100.0 * done / total if total else 100.0
-        self._logger.info("%s: %d/%d%s", self.stage, done, total, f" ({info})" if info else "")
+        description = self.describe(done, total, info)
+        self._logger.info("%s", description)
         if self._artifact is not None:
             try:
-                update_progress_artifact(self._artifact, percent)
+                update_progress_artifact(self._artifact, percent, description=description)
             except Exception as err:
                 self._logger.debug("progress artifact update failed: %s", err)
 

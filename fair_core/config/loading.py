@@ -38,6 +38,11 @@ class FairConfig(Section):
             raise ValueError(f"teachers: duplicated names {duplicated}")
         if not self.teachers:
             raise ValueError("teachers: at least one teacher is needed")
+        unknown = sorted(set(self.training.teachers or ()) - set(names))
+        if unknown:
+            raise ValueError(f"training.teachers: {unknown} not in the committee {names}")
+        if self.simulator.fail_teacher and self.simulator.fail_teacher not in names:
+            raise ValueError(f"simulator.fail_teacher: {self.simulator.fail_teacher!r} not in {names}")
         if self.review.enabled and len(self.teachers) < 2:
             raise ValueError(
                 "review.enabled needs at least two teachers (nobody reviews their own rationale)"
@@ -48,6 +53,7 @@ class FairConfig(Section):
         """Hash of everything that changes results: endpoints, key locations, limits and data_dir excluded."""
         data = self.model_dump(mode="json")
         data["run"].pop("data_dir")
+        data["run"].pop("budget_usd", None)  # a raised budget continues the same run
         data["teachers"] = [t.identity() | {"name": t.name} for t in self.teachers]
         return stable_hash(data)
 

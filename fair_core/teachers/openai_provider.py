@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, ResponseStatus, require_sdk
+from fair_core.teachers.base import (
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    ProviderError,
+    ResponseStatus,
+    require_sdk,
+)
 from fair_core.teachers.keys import redact
 
 if TYPE_CHECKING:
@@ -18,6 +26,36 @@ FATAL_STATUS = frozenset({401, 403})
 #: Error codes meaning "never going to work" although the status says retry (429 for an exhausted quota).
 FATAL_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "invalid_api_key"})
 REFUSED_CODES = frozenset({"content_filter", "content_policy_violation"})
+
+T = TypeVar("T")
+
+
+def chat_body(request: ChatRequest) -> dict[str, Any]:
+    """The chat.completions body for `request` (online calls and batch lines send the same one)."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.sample:
+        body["seed"] = request.sample  # distinct samples; sample 0 leaves the provider's default
+    return body
+
+
+def error_kind(status: int | None, code: str | None = None) -> ErrorKind:
+    """How an HTTP error status (and OpenAI error code) is handled: retryable, invalid, fatal or refused."""
+    if status is None:
+        return "retryable"
+    if (code or "") in FATAL_CODES or status in FATAL_STATUS:
+        return "fatal"
+    if (code or "") in REFUSED_CODES:
+        return "refused"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return "retryable"
+    return "invalid"
 
 
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -62,7 +100,8 @@ class OpenAIProvider:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIProvider(base_url={self.base_url!r}, timeout_s={self.timeout_s})"
 
-    def _client_for_loop(self) -> Any:
+    def client(self) -> Any:
+        """The SDK client of the running event loop (created on first use in that loop)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = self._openai.AsyncOpenAI(
@@ -71,59 +110,50 @@ class OpenAIProvider:
             self._loop = loop
         return self._client
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         return redact(text, [self._api_key])
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
-        if request.sample:
-            kwargs["seed"] = request.sample  # distinct samples; sample 0 leaves the provider's default
-        started = time.perf_counter()
+    async def call(self, send: Callable[[Any], Awaitable[T]]) -> T:
+        """`send(client)` with every SDK failure turned into a classified, redacted `ProviderError`."""
         try:
-            completion = await self._client_for_loop().chat.completions.create(**kwargs)
+            return await send(self.client())
         except self._openai.APIError as err:
-            raise self._classify(err) from None
+            raise self.classify(err) from None
         except self._openai.OpenAIError as err:  # client-side setup, e.g. no credentials
-            raise ProviderError("fatal", self._redact(f"OpenAI client error: {err}")) from None
+            raise ProviderError("fatal", self.redact(f"OpenAI client error: {err}")) from None
         except ValueError as err:  # a body that is not JSON
-            raise ProviderError("retryable", self._redact(f"malformed response body: {err}")) from None
-        return self._to_response(completion, time.perf_counter() - started)
+            raise ProviderError("retryable", self.redact(f"malformed response body: {err}")) from None
 
-    def _classify(self, err: Any) -> ProviderError:
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        body = chat_body(request)
+        started = time.perf_counter()
+        completion = await self.call(lambda client: client.chat.completions.create(**body))
+        return self.to_response(completion, time.perf_counter() - started)
+
+    def classify(self, err: Any) -> ProviderError:
         sdk = self._openai
         where = f" at {self.base_url}" if self.base_url else ""
         if isinstance(err, sdk.APITimeoutError):
             return ProviderError("retryable", f"request timed out after {self.timeout_s:g}s{where}")
         if isinstance(err, sdk.APIConnectionError):
-            return ProviderError("retryable", self._redact(f"connection failed{where}: {err}"))
+            return ProviderError("retryable", self.redact(f"connection failed{where}: {err}"))
         status = getattr(err, "status_code", None)
         code = str(getattr(err, "code", None) or "")
-        message = self._redact(f"HTTP {status}{where}: {getattr(err, 'message', err)}")
+        message = self.redact(f"HTTP {status}{where}: {getattr(err, 'message', err)}")
         if isinstance(err, sdk.APIResponseValidationError):
-            return ProviderError("retryable", self._redact(f"malformed response{where}: {err}"), status)
-        if status is None:
-            return ProviderError("retryable", message)
-        if code in FATAL_CODES or status in FATAL_STATUS:
-            return ProviderError("fatal", message, status)
-        if code in REFUSED_CODES:
-            return ProviderError("refused", message, status)
-        if status in RETRYABLE_STATUS or status >= 500:
+            return ProviderError("retryable", self.redact(f"malformed response{where}: {err}"), status)
+        kind = error_kind(status, code)
+        if kind == "retryable" and status is not None:
             response = getattr(err, "response", None)
             retry_after = parse_retry_after(getattr(response, "headers", None))
             return ProviderError("retryable", message, status, retry_after)
-        return ProviderError("invalid", message, status)
+        return ProviderError(kind, message, status)
 
-    def _to_response(self, completion: Any, latency_s: float) -> ChatResponse:
+    def to_response(self, completion: Any, latency_s: float) -> ChatResponse:
+        """A ChatResponse from a chat.completion (SDK object): ok, or refused on a content filter / empty."""
         choices = getattr(completion, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
-            shown = self._redact(repr(completion)[:200])
+            shown = self.redact(repr(completion)[:200])
             raise ProviderError("retryable", f"malformed response without choices: {shown}")
         choice = choices[0]
         text = choice.message.content
@@ -141,7 +171,7 @@ class OpenAIProvider:
         return ChatResponse(
             text=text,
             status=status,
-            error=self._redact(error) if error else None,
+            error=self.redact(error) if error else None,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             finish_reason=finish,

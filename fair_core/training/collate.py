@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fair_core.records import TrainSample
 from fair_core.students.formatting import encode_prompt
@@ -62,34 +62,128 @@ def encode_samples(
     return EncodedSamples(features=features, dropped=dropped, truncated=truncated)
 
 
+BatchingMode = Literal["length_grouped", "packed", "padded"]
+
+
+def _labels(ids: Sequence[int], prompt_len: int) -> list[int]:
+    """Completion tokens as labels; the prompt (and always the first token, which nothing in its own
+    sample predicts) masked."""
+    return [IGNORE_INDEX] * max(prompt_len, 1) + list(ids[max(prompt_len, 1) :])
+
+
 @dataclass(frozen=True)
 class CompletionCollator:
-    """Right-pads a list of features into tensors: input_ids, attention_mask, labels, weights.
+    """Right-pads a list of features into tensors: weights, input_ids, attention_mask, labels, segment_ids.
 
     labels are the input ids with IGNORE_INDEX on prompt tokens and on padding, so the loss is taken on
     the completion (and its eos) only; padding is found by position, never by token id (pad may equal eos).
+    segment_ids gives, per token, the index of its sample in the batch (-1: padding). `pad_to_length`
+    pads every row to that width (the paper code's setup: every sample padded to max_length).
+    `weights` comes first: Trainer counts a batch's samples from the first tensor.
     """
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    pad_to_length: int | None = None
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
         width = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_length:
+            width = max(width, self.pad_to_length)
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids, attention_mask, labels = [], [], []
-        for feature in features:
+        input_ids, attention_mask, labels, segments = [], [], [], []
+        for index, feature in enumerate(features):
             ids = list(feature["input_ids"])
             padding = width - len(ids)
-            prompt_len = int(feature["prompt_len"])
             input_ids.append(ids + [self.pad_token_id] * padding)
             attention_mask.append([1] * len(ids) + [0] * padding)
-            labels.append([IGNORE_INDEX] * prompt_len + ids[prompt_len:] + [IGNORE_INDEX] * padding)
+            labels.append(_labels(ids, int(feature["prompt_len"])) + [IGNORE_INDEX] * padding)
+            segments.append([index] * len(ids) + [-1] * padding)
         return {
+            "weights": torch.tensor([float(f["weight"]) for f in features], dtype=torch.float32),
             "input_ids": torch.tensor(input_ids, dtype=torch.long),
             "attention_mask": torch.tensor(attention_mask, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
-            "weights": torch.tensor([float(f["weight"]) for f in features], dtype=torch.float32),
+            "segment_ids": torch.tensor(segments, dtype=torch.long),
         }
+
+
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Sample indices grouped into as few rows as hold them in at most `capacity` tokens each (a longer
+    sample gets a row of its own), balanced so that the rows are about equally long: the batch is padded
+    to its longest row, so balance is what removes the padding. Longest first, each to the shortest row
+    (LPT); one more row whenever a row would overflow. Deterministic for given lengths."""
+    if not lengths:
+        return []
+    limit = max(capacity, max(lengths))
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    count = max(1, -(-sum(lengths) // capacity))
+    while True:
+        rows: list[list[int]] = [[] for _ in range(count)]
+        loads = [0] * count
+        for index in order:
+            row = min(range(count), key=lambda r: (loads[r], r))
+            rows[row].append(index)
+            loads[row] += lengths[index]
+        if max(loads) <= limit or count >= len(lengths):
+            return [row for row in rows if row]
+        count += 1
+
+
+@dataclass(frozen=True)
+class PackedCollator:
+    """Packs a batch's samples into as few, equally long rows of at most `capacity` tokens as fit.
+
+    No attention mask is returned: position_ids restart at 0 for every sample, and transformers builds a
+    block-diagonal causal mask from them (sdpa, eager) or runs its varlen kernels (flash-attention), so a
+    token never attends to another sample. The tail padding of shorter rows is one more such block, never
+    attended to by real tokens and masked out of the loss. The samples per step, and so the loss and the
+    step count, are exactly those of the unpacked batch; only the padding goes.
+    """
+
+    pad_token_id: int
+    capacity: int
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        rows = pack_rows([len(f["input_ids"]) for f in features], self.capacity)
+        width = max(sum(len(features[i]["input_ids"]) for i in row) for row in rows)
+        input_ids, position_ids, labels, segments = [], [], [], []
+        for row in rows:
+            ids_row: list[int] = []
+            pos_row: list[int] = []
+            lab_row: list[int] = []
+            seg_row: list[int] = []
+            for index in row:
+                ids = list(features[index]["input_ids"])
+                ids_row += ids
+                pos_row += list(range(len(ids)))
+                lab_row += _labels(ids, int(features[index]["prompt_len"]))
+                seg_row += [index] * len(ids)
+            padding = width - len(ids_row)
+            input_ids.append(ids_row + [self.pad_token_id] * padding)
+            position_ids.append(pos_row + list(range(padding)))
+            labels.append(lab_row + [IGNORE_INDEX] * padding)
+            segments.append(seg_row + [-1] * padding)
+        return {
+            "weights": torch.tensor([float(f["weight"]) for f in features], dtype=torch.float32),
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "position_ids": torch.tensor(position_ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+            "segment_ids": torch.tensor(segments, dtype=torch.long),
+        }
+
+
+def make_collator(
+    batching: BatchingMode, pad_token_id: int, max_length: int
+) -> CompletionCollator | PackedCollator:
+    """The collator of a `training.batching` mode."""
+    if batching == "packed":
+        return PackedCollator(pad_token_id=pad_token_id, capacity=max_length)
+    if batching == "padded":
+        return CompletionCollator(pad_token_id=pad_token_id, pad_to_length=max_length)
+    return CompletionCollator(pad_token_id=pad_token_id)

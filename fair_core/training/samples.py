@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,14 +43,25 @@ def build_training_samples(
     prompts: PromptSet,
     cfg: TrainingConfig,
     seed: int = 0,
+    source_round: int | None = None,
 ) -> list[TrainSample]:
     """Learn-from-the-gold-rationale samples (question -> an accepted rationale) and learn-from-own-mistakes
-    samples (question + wrong answer + correct answer -> a teacher's feedback) for every mistake."""
-    accepted = {(a["example_id"], a["teacher"]) for a in acceptance if a["accepted"]}
+    samples (question + wrong answer + correct answer -> a teacher's feedback) for every mistake.
+
+    `cfg.teachers` (when set) keeps only those teachers' rationales and feedback; `source_round` is stored
+    in each sample's meta ("round") so a cumulative set knows where every sample came from."""
+    allowed = set(cfg.teachers) if cfg.teachers else None
+
+    def keep_teacher(name: str) -> bool:
+        return allowed is None or name in allowed
+
+    accepted = {
+        (a["example_id"], a["teacher"]) for a in acceptance if a["accepted"] and keep_teacher(a["teacher"])
+    }
     texts = {(r["example_id"], r["teacher"]): r["text"] for r in rationales if r.get("text")}
     notes: dict[str, list[tuple[str, str]]] = {}
     for row in feedback:
-        if row.get("text") and row.get("status", "ok") == "ok":
+        if row.get("text") and row.get("status", "ok") == "ok" and keep_teacher(row["teacher"]):
             notes.setdefault(row["example_id"], []).append((row["teacher"], row["text"]))
     rationale_samples: list[tuple[str, str, str, str]] = []
     feedback_samples: list[tuple[str, str, str, str]] = []
@@ -77,6 +89,7 @@ def build_training_samples(
     if alpha == 1.0:
         rationale_samples = []
     weights = task_weights(len(feedback_samples), len(rationale_samples), alpha)
+    origin = {} if source_round is None else {"round": str(source_round)}
     samples = []
     for task, chosen in (("rationale", rationale_samples), ("feedback", feedback_samples)):
         for example_id, teacher, prompt, completion in chosen:
@@ -87,10 +100,31 @@ def build_training_samples(
                     prompt=prompt,
                     completion=completion.strip(),
                     weight=weights[task],
-                    meta={"example_id": example_id, "teacher": teacher},
+                    meta={"example_id": example_id, "teacher": teacher, **origin},
                 )
             )
     return samples
+
+
+def reweight(samples: Sequence[TrainSample], alpha: float) -> list[TrainSample]:
+    """The same samples with the alpha weights recomputed over this set (after merging rounds)."""
+    counts = {t: sum(s.task == t for s in samples) for t in ("feedback", "rationale")}
+    weights = task_weights(counts["feedback"], counts["rationale"], alpha)
+    return [dataclasses.replace(s, weight=weights[s.task]) for s in samples]
+
+
+def merge_rounds(
+    current: Sequence[TrainSample], earlier: Sequence[Sequence[TrainSample]], alpha: float
+) -> list[TrainSample]:
+    """The cumulative set: earlier rounds' samples (oldest first) plus this round's, one per sample_id
+    (the earliest copy wins, so each sample keeps the round it first came from), reweighted over the union.
+    A sample id hashes task, question, teacher, prompt and completion, so a rationale served again from
+    the teacher cache in a later round is the same sample."""
+    merged: dict[str, TrainSample] = {}
+    for group in [*earlier, current]:
+        for sample in group:
+            merged.setdefault(sample.sample_id, sample)
+    return reweight(list(merged.values()), alpha)
 
 
 def sample_rows(samples: Sequence[TrainSample]) -> list[dict[str, Any]]:
@@ -104,6 +138,7 @@ def sample_rows(samples: Sequence[TrainSample]) -> list[dict[str, Any]]:
             "prompt": s.prompt,
             "completion": s.completion,
             "weight": s.weight,
+            "source_round": int(s.meta["round"]) if "round" in s.meta else None,
         }
         for s in samples
     ]
@@ -117,7 +152,8 @@ def samples_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[TrainSample]:
             prompt=r["prompt"],
             completion=r["completion"],
             weight=r["weight"],
-            meta={"example_id": r["example_id"], "teacher": r["teacher"]},
+            meta={"example_id": r["example_id"], "teacher": r["teacher"]}
+            | ({} if r.get("source_round") is None else {"round": str(r["source_round"])}),
         )
         for r in rows
     ]

@@ -3,103 +3,66 @@
 from __future__ import annotations
 
 import json
-import re
+import os
 import shutil
-import tempfile
+import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PrinterCallback, Trainer, TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
-from fair_core.refs import TRAIN_RECORD
 from fair_core.students.models import quiet_progress_bars
-from fair_core.training.collate import IGNORE_INDEX, CompletionCollator, encode_samples
+from fair_core.training.card import CARD_FILE, PLOT_FILE, model_card, plot_losses
+from fair_core.training.checkpoints import (
+    RESULT_FILE,
+    latest_checkpoint,
+    read_record,
+    remove_partials,
+    save_final,
+)
+from fair_core.training.collate import encode_samples, make_collator
+from fair_core.training.loss import WeightedCompletionTrainer, weighted_completion_loss
+from fair_core.training.model import load_model, packing_isolates_samples, resolve_precision, trainable_hash
+from fair_core.training.result import TrainResult, history, last_epoch_mean
+from fair_core.training.split import question_of, split_by_example
 
-RESULT_FILE = TRAIN_RECORD  # beside the saved model: steps, losses, sample counts
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+__all__ = [
+    "RESULT_FILE",
+    "TrainResult",
+    "WeightedCompletionTrainer",
+    "latest_checkpoint",
+    "train_student",
+    "weighted_completion_loss",
+]
 
-
-@dataclass
-class TrainResult:
-    """Where the trained student is and how training went.
-
-    model_dir: a peft adapter folder (method lora; load it on top of the base model) or a full model folder
-    (method full), with the tokenizer. train_loss: the mean of the logged per-step losses; losses: every
-    (optimizer step, loss), earlier runs of a resumed training included. resumed_from: the checkpoint
-    training resumed from, if any. reused: the model was already complete and nothing was trained.
-    """
-
-    model_dir: Path
-    steps: int
-    train_loss: float
-    losses: list[tuple[int, float]] = field(default_factory=list)
-    resumed_from: str | None = None
-    method: str = "lora"
-    num_samples: int = 0
-    dropped: int = 0
-    truncated: int = 0
-    reused: bool = False
-
-
-def weighted_completion_loss(
-    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """mean_i(weight_i * L_i), L_i = mean next-token cross-entropy over sample i's unmasked label tokens."""
-    targets = labels[:, 1:]
-    token_loss = torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="none",
-    ).view(targets.shape)
-    mask = targets.ne(IGNORE_INDEX)
-    per_sample = (token_loss * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-    return (weights.to(per_sample.dtype) * per_sample).mean()
-
-
-class WeightedCompletionTrainer(Trainer):
-    """`Trainer` whose loss is `weighted_completion_loss`; the collator must provide labels and weights."""
-
-    # A per-micro-batch mean: Trainer divides it by the gradient accumulation steps itself.
-    loss_is_scaled_for_ga = False
-
-    def compute_loss(
-        self,
-        model: torch.nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: torch.Tensor | int | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        outputs = model(
-            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False
-        )
-        loss = weighted_completion_loss(outputs.logits, inputs["labels"], inputs["weights"])
-        return (loss, outputs) if return_outputs else loss
+RANKS_DIR = "ranks"  # distributed runs: one {rank, steps, trainable_sha256} file per rank
 
 
 class _ProgressCallback(TrainerCallback):
+    """Forwards every logged training loss (with learning rate) and validation loss, on the main process."""
+
     def __init__(self, progress: Callable[[dict[str, Any]], None]) -> None:
         self.progress = progress
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        if logs and "loss" in logs:
-            self.progress(
-                {
-                    "step": state.global_step,
-                    "loss": float(logs["loss"]),
-                    "learning_rate": logs.get("learning_rate"),
-                    "epoch": logs.get("epoch", state.epoch),
-                    "max_steps": state.max_steps,
-                }
-            )
+        if not logs or not state.is_world_process_zero:
+            return
+        common = {
+            "step": state.global_step,
+            "epoch": logs.get("epoch", state.epoch),
+            "max_steps": state.max_steps,
+        }
+        if "loss" in logs:
+            self.progress(common | {"loss": float(logs["loss"]), "learning_rate": logs.get("learning_rate")})
+        if "eval_loss" in logs:
+            self.progress(common | {"eval_loss": float(logs["eval_loss"])})
 
 
 class _ListDataset(torch.utils.data.Dataset):
@@ -111,53 +74,6 @@ class _ListDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.rows[index]
-
-
-def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The newest complete Trainer checkpoint (it has trainer_state.json, written last); incomplete newer
-    ones, left by a process killed while saving, are deleted."""
-    if not checkpoints_dir.is_dir():
-        return None
-    found = sorted(
-        ((int(m.group(1)), p) for p in checkpoints_dir.iterdir() if (m := _CHECKPOINT_RE.match(p.name))),
-        reverse=True,
-    )
-    for _, path in found:
-        if (path / "trainer_state.json").is_file():
-            return path
-        shutil.rmtree(path, ignore_errors=True)
-    return None
-
-
-def _load_finished(model_dir: Path) -> TrainResult | None:
-    marker = model_dir / RESULT_FILE
-    if not marker.is_file():
-        return None
-    data = json.loads(marker.read_text(encoding="utf-8"))
-    data.update(model_dir=model_dir, losses=[tuple(x) for x in data["losses"]], reused=True)
-    return TrainResult(**data)
-
-
-def _load_model(base_model: Path, cfg: TrainingConfig, init_adapter: Path | None) -> Any:
-    from transformers import AutoModelForCausalLM
-
-    if cfg.method == "full":
-        # A full model has no adapter: the previous round's full model is the starting point.
-        source = init_adapter if init_adapter is not None else base_model
-        return AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32)
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    base = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
-    if init_adapter is not None:
-        return PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.target_modules),
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(base, lora)
 
 
 def train_student(
@@ -173,6 +89,7 @@ def train_student(
     progress: Callable[[dict[str, Any]], None] | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     keep_checkpoints: bool = False,
+    card: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Fine-tune `base_model` on `samples`; the result is saved atomically to `output_dir/model`.
 
@@ -183,41 +100,57 @@ def train_student(
 
     Prompts are wrapped with the same `format_prompt` as inference (`chat_template`, `system_prompt`).
     method "lora": a new LoRA adapter from cfg, or, given `init_adapter` (the previous round's adapter),
-    that adapter trained further (its own r/alpha/targets then apply). method "full": all weights, starting
-    from `init_adapter` when given (then a full model folder), else `base_model`.
+    that adapter trained further. method "full": all weights, from `init_adapter` (a full model) or
+    `base_model`. cfg.batching packs, length-groups or pads batches (see `collate.make_collator`);
+    cfg.validation_fraction holds out questions for a validation loss (before training, every epoch, end).
 
     Checkpoints go to `output_dir/checkpoints` every cfg.save_steps steps (the last 2 kept) and a later call
     resumes from the newest automatically. When `output_dir/model` is already complete it is returned
     (`reused=True`) without training. `progress` gets {"step", "loss", "learning_rate", "epoch",
-    "max_steps"} after every optimizer step; `callbacks` are extra `TrainerCallback`s.
+    "max_steps"} after every optimizer step, and {"step", "eval_loss", "epoch", "max_steps"} after every
+    validation; `callbacks` are extra `TrainerCallback`s; `card` adds title, base_model, round, settings and
+    data to the model card. Under `accelerate launch` / `torchrun` every rank runs this same function.
     """
     from transformers import AutoTokenizer, TrainingArguments, set_seed
 
     output_dir = Path(output_dir)
     final_dir = output_dir / "model"
-    finished = _load_finished(final_dir)
+    finished = read_record(final_dir)
     if finished is not None:
-        return finished
+        return TrainResult.from_record(final_dir, finished)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        remove_partials(output_dir)
     seed = cfg.seed if cfg.seed is not None else seed
+    precision = resolve_precision(cfg.precision)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded = encode_samples(samples, tokenizer, cfg.max_length, chat_template, system_prompt)
+    train_samples, validation_samples = split_by_example(samples, cfg.validation_fraction, seed)
+    encoded = encode_samples(train_samples, tokenizer, cfg.max_length, chat_template, system_prompt)
+    validation = encode_samples(validation_samples, tokenizer, cfg.max_length, chat_template, system_prompt)
     if not encoded.features:
         raise ValueError(
-            f"no trainable sample: all {len(samples)} prompts fill training.max_length={cfg.max_length} "
-            "tokens, leaving no room for the completion; raise training.max_length"
+            f"no trainable sample: all {len(train_samples)} prompts fill training.max_length="
+            f"{cfg.max_length} tokens, leaving no room for the completion; raise training.max_length"
         )
 
     set_seed(seed)  # the LoRA initialisation is drawn before Trainer seeds itself
     with quiet_progress_bars():
-        model = _load_model(Path(base_model), cfg, init_adapter)
+        model = load_model(Path(base_model), cfg, init_adapter)
+    if cfg.batching == "packed" and not packing_isolates_samples(model):
+        raise ValueError(
+            f"training.batching=packed: {base_model} lets packed samples attend to each other (its attention "
+            "ignores restarting position ids); use training.batching=length_grouped"
+        )
     checkpoints_dir = output_dir / "checkpoints"
-    resume = latest_checkpoint(checkpoints_dir)
+    resume = latest_checkpoint(checkpoints_dir, cleanup=world_size == 1)
     cuda = torch.cuda.is_available()
+    evaluate = bool(validation.features)
     args = TrainingArguments(
         output_dir=str(checkpoints_dir),
         per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
@@ -228,11 +161,20 @@ def train_student(
         save_strategy="steps",
         save_steps=cfg.save_steps,
         save_total_limit=2,
+        eval_strategy="epoch" if evaluate else "no",
+        eval_on_start=evaluate and resume is None,  # a resumed run has step 0's in its restored history
+        prediction_loss_only=True,
+        label_names=["labels"],
         seed=seed,
         data_seed=seed,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         use_cpu=not cuda,
-        train_sampling_strategy="group_by_length",
+        ddp_backend="gloo" if world_size > 1 and not cuda else None,
+        ddp_find_unused_parameters=False,  # LoRA and full fine-tuning use every trainable weight
+        train_sampling_strategy="random" if cfg.batching == "padded" else "group_by_length",
         length_column_name="length",
         remove_unused_columns=False,
         dataloader_pin_memory=cuda,
@@ -243,48 +185,61 @@ def train_student(
         model=model,
         args=args,
         train_dataset=_ListDataset(encoded.features),
-        data_collator=CompletionCollator(pad_token_id=tokenizer.pad_token_id),
+        eval_dataset=_ListDataset(validation.features) if evaluate else None,
+        data_collator=make_collator(cfg.batching, tokenizer.pad_token_id, cfg.max_length),
         processing_class=tokenizer,
         callbacks=[*([_ProgressCallback(progress)] if progress else []), *callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is disabled
+    started = time.monotonic()
     with warnings.catch_warnings():  # peft asks transformers a deprecated question on every step
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-
-    losses = [(int(log["step"]), float(log["loss"])) for log in trainer.state.log_history if "loss" in log]
+        if evaluate and not any(
+            "eval_loss" in log and log["step"] == trainer.state.global_step
+            for log in trainer.state.log_history
+        ):
+            trainer.evaluate()  # the epochs ended mid-way (fractional epochs): measure the end too
+    logged = trainer.state.log_history
+    losses = history(logged, "loss")
+    steps = trainer.state.global_step
     result = TrainResult(
         model_dir=final_dir,
-        steps=trainer.state.global_step,
+        steps=steps,
         train_loss=sum(loss for _, loss in losses) / max(len(losses), 1),
         losses=losses,
         resumed_from=str(resume) if resume else None,
         method=cfg.method,
         num_samples=len(encoded.features),
-        dropped=encoded.dropped,
-        truncated=encoded.truncated,
+        dropped=encoded.dropped + validation.dropped,
+        truncated=encoded.truncated + validation.truncated,
+        learning_rates=history(logged, "learning_rate"),
+        eval_losses=history(logged, "eval_loss"),
+        final_train_loss=last_epoch_mean(losses, steps, cfg.epochs),
+        num_validation_samples=len(validation.features),
+        train_questions=len({question_of(s) for s in train_samples}),
+        validation_questions=len({question_of(s) for s in validation_samples}),
+        batching=cfg.batching,
+        precision=precision,
+        world_size=world_size,
+        seed=seed,
+        useful_tokens=trainer.useful_tokens,
+        token_slots=trainer.token_slots,
+        train_seconds=round(time.monotonic() - started, 3),
     )
-    _save_final(trainer.model, tokenizer, final_dir, result)
-    if not keep_checkpoints:
+    if world_size > 1 and not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        rank = trainer.args.process_index
+        record = {"rank": rank, "steps": steps, "trainable_sha256": trainable_hash(trainer.model)}
+        (output_dir / RANKS_DIR).mkdir(parents=True, exist_ok=True)
+        (output_dir / RANKS_DIR / f"rank-{rank}.json").write_text(json.dumps(record), encoding="utf-8")
+
+    def extras(folder: Path) -> None:
+        info = {"base_model": str(base_model), **dict(card or {})}
+        (folder / CARD_FILE).write_text(model_card(result.record(), cfg, info), encoding="utf-8")
+        title = str(info.get("title", "training loss"))
+        plot_losses(folder / PLOT_FILE, result.losses, result.eval_losses, title)
+
+    save_final(trainer, final_dir, result.record(), extras)
+    if not keep_checkpoints and trainer.is_world_process_zero():
         shutil.rmtree(checkpoints_dir, ignore_errors=True)
     return result
-
-
-def _save_final(model: Any, tokenizer: Any, final_dir: Path, result: TrainResult) -> None:
-    """Write the adapter (or full model), tokenizer and result marker to a temp folder renamed into place."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    if final_dir.exists():  # a leftover without the marker (incomplete): replace it
-        shutil.rmtree(final_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=".model.", dir=final_dir.parent))
-    try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        data = asdict(result)
-        data.pop("model_dir")
-        data.pop("reused")
-        (tmp / RESULT_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        tmp.rename(final_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

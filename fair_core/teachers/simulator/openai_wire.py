@@ -24,11 +24,21 @@ WIRE = "openai"
 _ROLES = ("system", "user", "assistant", "developer")
 
 
+def error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI error object, as an error response (and a failed batch line) carries it."""
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
 def _error(status: int, message: str, type_: str, code: str | None = None, headers: Any = None) -> Response:
     from starlette.responses import JSONResponse
 
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(message, type_, code), status_code=status, headers=headers)
+
+
+def bearer_key(request: Request) -> str | None:
+    """The API key of an `Authorization: Bearer <key>` header, or None."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
 
 def _content(raw: Any) -> str | None:
@@ -104,26 +114,37 @@ class _DroppedResponse:
         await send({"type": "http.response.body", "body": b'{"id": "chatcmpl-', "more_body": True})
 
 
-async def render_fault(fault: SimFault, model: str) -> Any:
-    from starlette.responses import Response
-
+def fault_payload(fault: SimFault, model: str) -> tuple[int, dict[str, Any]]:
+    """HTTP status and JSON body of a fault; a batch line stores these (a broken transport there is a 500)."""
     if fault.kind == "auth":
-        return _error(fault.status or 401, fault.message, "invalid_request_error", "invalid_api_key")
+        return fault.status or 401, error_body(fault.message, "invalid_request_error", "invalid_api_key")
     if fault.kind == "rate_limit":
-        headers = (
-            {"retry-after": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else None
-        )
-        return _error(fault.status or 429, fault.message, "requests", "rate_limit_exceeded", headers)
+        return fault.status or 429, error_body(fault.message, "requests", "rate_limit_exceeded")
+    if fault.kind == "timeout":
+        return fault.status or 504, error_body(fault.message, "server_error")
+    if fault.kind == "safety":
+        return 200, completion_body(model, None, "content_filter", 0, 0)
+    if fault.kind == "empty":
+        return 200, completion_body(model, "", "stop", 0, 0)
+    return fault.status or 500, error_body(fault.message, "server_error")
+
+
+async def render_fault(fault: SimFault, model: str) -> Any:
+    from starlette.responses import JSONResponse, Response
+
     if fault.kind == "timeout":
         await asyncio.sleep(fault.delay_s)
-        return _error(fault.status or 504, fault.message, "server_error")
     if fault.kind == "drop":
         return _DroppedResponse()
     if fault.kind == "malformed":
         return Response(b'{"id": "chatcmpl-x", "choices": [', status_code=200, media_type="application/json")
-    if fault.kind == "safety":
-        return _json(completion_body(model, None, "content_filter", 0, 0))
-    return _error(fault.status or 500, fault.message, "server_error")
+    if fault.kind == "empty_body":
+        return Response(b"", status_code=200, media_type="application/json")
+    headers = None
+    if fault.kind == "rate_limit" and fault.retry_after is not None:
+        headers = {"retry-after": str(math.ceil(fault.retry_after))}
+    status, body = fault_payload(fault, model)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _json(body: dict[str, Any]) -> Response:
@@ -136,8 +157,7 @@ def routes(state: SimulatorState) -> list[Route]:
     from starlette.routing import Route
 
     async def chat_completions(request: Request) -> Any:
-        auth = request.headers.get("authorization", "")
-        api_key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        api_key = bearer_key(request)
         try:
             body = json.loads(await request.body())
         except ValueError:

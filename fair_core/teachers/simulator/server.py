@@ -2,7 +2,8 @@
 
 Wire formats are modules `*_wire.py` in this package, each exposing `routes(state) -> list[Route]`; they parse
 a provider's request into a `SimCall`, let `SimulatorState.handle` answer it (a `SimReply` or a `SimFault`)
-and render the outcome in that provider's format. A `faults` hook may turn any call into a fault.
+and render the outcome in that provider's format. A `faults` hook may turn any call into a fault. A wire whose
+paths collide with another's sets `PREFIX = "/name"` in its module and is served under that prefix.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from fair_core.teachers.simulator.teacher import RoleMarkers, SimReply, TeacherS
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-FaultKind = Literal["auth", "rate_limit", "server_error", "timeout", "drop", "malformed", "safety"]
+FaultKind = Literal[
+    "auth", "rate_limit", "server_error", "timeout", "drop", "malformed", "safety", "empty", "empty_body"
+]
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class SimCall:
 @dataclass(frozen=True)
 class SimFault:
     """A failure for the wire to render: 401, 429 (+ Retry-After), 5xx, a hang, a dropped connection, a
-    malformed body or a safety block. `delay_s` is how long a `timeout` hangs before answering."""
+    malformed body, a safety block, a reply with empty content (`empty`) or a 200 with no body at all
+    (`empty_body`). `delay_s` is how long a `timeout` hangs before answering."""
 
     kind: FaultKind
     message: str
@@ -159,14 +163,19 @@ def build_app(state: SimulatorState) -> Starlette:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(state.stats.snapshot())
 
     routes = [Route("/stats", stats, methods=["GET"])]
     for name in wire_modules():
-        routes.extend(importlib.import_module(name).routes(state))
+        module = importlib.import_module(name)
+        prefix = getattr(module, "PREFIX", "")
+        if prefix:
+            routes.append(Mount(prefix, routes=module.routes(state)))
+        else:
+            routes.extend(module.routes(state))
     return Starlette(routes=routes)
 
 
@@ -184,6 +193,15 @@ class SimulatorHandle:
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
+
+    def wire_url(self, prefix: str) -> str:
+        """The root of a wire served under `prefix` (a wire module's PREFIX), e.g. "/mistral"."""
+        return f"{self.url}/{prefix.strip('/')}"
+
+    @property
+    def mistral_url(self) -> str:
+        """`server_url` for `mistralai.client.Mistral` (the Mistral wire lives under /mistral)."""
+        return self.wire_url("/mistral")
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""A run's budget and spend: reserve a request's worst-case cost before sending, settle the real cost after.
+
+`run.budget_usd` counts everything the run (its run id) has paid, across attempts: spend is persisted in
+the `spend` table beside the response cache. Once a reservation would go over the budget the ledger stops
+for good (until the budget is raised): no new request is sent, in-flight ones finish and are saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from fair_core.teachers.sidecar import Sidecar
+
+logger = logging.getLogger(__name__)
+
+
+class BudgetExceeded(RuntimeError):
+    """The run's budget is reached: nothing more is sent; every reply so far is saved. Not retried."""
+
+
+class RunLedger:
+    """Thread-safe budget and cost accumulator of one run (shared by every task through the runtime)."""
+
+    def __init__(self, path: str | Path | None, run_id: str, budget_usd: float | None = None) -> None:
+        self.run_id = run_id
+        self.budget_usd = budget_usd
+        self._lock = threading.Lock()
+        self._sidecar = Sidecar(path) if path else None
+        self.prior_usd = self._sidecar.spent(run_id) if self._sidecar else 0.0
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.stopped = False
+        self.paid_replies = 0
+        self.by_teacher: dict[str, float] = defaultdict(float)
+
+    @property
+    def total_usd(self) -> float:
+        """Spent by this run so far, earlier attempts included."""
+        return self.prior_usd + self.spent_usd
+
+    def set_budget(self, budget_usd: float | None) -> None:
+        """Change the budget; a raised (or removed) budget lets a stopped ledger send again."""
+        with self._lock:
+            if budget_usd != self.budget_usd:
+                self.budget_usd, self.stopped = budget_usd, False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.stopped
+
+    def reserve(self, amount_usd: float) -> bool:
+        """Hold `amount_usd` (a request's worst case) against the budget; False (and stop) if it won't fit."""
+        with self._lock:
+            if self.budget_usd is None:
+                return True
+            if self.stopped:
+                return False
+            if self.total_usd + self.reserved_usd + amount_usd > self.budget_usd:
+                self.stopped = True
+                logger.warning("%s", self.message())
+                return False
+            self.reserved_usd += amount_usd
+            return True
+
+    def release(self, amount_usd: float) -> None:
+        """Give back a reservation whose request was never paid (failed, refused before any work)."""
+        with self._lock:
+            self.reserved_usd = max(0.0, self.reserved_usd - amount_usd)
+
+    def settle(self, reserved_usd: float, cost_usd: float, teacher: str) -> None:
+        """Replace a reservation by the real cost of a reply (in memory; `persist` writes it down)."""
+        with self._lock:
+            self.reserved_usd = max(0.0, self.reserved_usd - reserved_usd)
+            self.spent_usd += cost_usd
+            self.by_teacher[teacher] += cost_usd
+            self.paid_replies += 1
+
+    def persist(self, teacher: str, request_key: str, mode: str, cost_usd: float) -> None:
+        """Record a paid reply in the `spend` table (blocking: call off the event loop)."""
+        if self._sidecar is not None and cost_usd > 0:
+            self._sidecar.add_spend(self.run_id, teacher, request_key, mode, cost_usd)
+
+    def message(self, cached_replies: int | None = None) -> str:
+        cached = f"; {cached_replies} replies are cached" if cached_replies is not None else ""
+        budget = self.budget_usd or 0.0
+        return (
+            f"budget of ${budget:.4g} reached after ${self.total_usd:.4g}{cached}; "
+            "raise run.budget_usd and rerun to continue"
+        )
+
+    def close(self) -> None:
+        if self._sidecar is not None:
+            self._sidecar.close()

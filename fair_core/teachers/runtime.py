@@ -1,0 +1,234 @@
+"""Process-wide teacher runtime: one asyncio loop in a background thread, shared rate limits and ledgers.
+
+Prefect runs tasks in threads; each teacher task submits its batch to this one loop (`get_runtime().run`),
+so every task of a run shares one RPM limiter, one TPM limiter and one concurrency semaphore per teacher,
+and one budget ledger per run. Limits are per *process*: several Prefect workers (processes or machines)
+each hold their own, so give each worker its share (e.g. `rpm: 300` on each of two workers for a 600 RPM
+account limit).
+
+Window guarantee. `aiolimiter.AsyncLimiter` is a leaky bucket of capacity C draining at r per second: in
+any window of T seconds it admits at most C + r*T. For RPM we use C = 1 and r*60 = 0.98 * limit, so any
+closed 60 s window holds at most floor(1 + 0.98 * limit) <= limit sends (the 2% also absorbs network
+jitter on the provider's clock). For TPM, C is the burst B (2 * max_tokens + 1024 tokens, at most a
+quarter of the limit) and r*60 = 0.98 * limit - 2B: a window holds at most B + r*60 plus the one request
+admitted just before it. A request estimated above B is admitted in B-sized pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiolimiter import AsyncLimiter
+
+from fair_core.teachers.ledger import RunLedger
+
+if TYPE_CHECKING:
+    from fair_core.config import TeacherConfig
+
+T = TypeVar("T")
+
+#: Share of a limit the limiters aim at (the rest is margin for the window bound and clock jitter).
+SAFETY = 0.98
+WINDOW_S = 60.0
+
+
+def rpm_limiter(limit: float, window_s: float = WINDOW_S) -> AsyncLimiter:
+    """At most `limit` acquisitions in any closed `window_s` window: capacity 1, rate 0.98 * limit."""
+    if limit < 1:
+        raise ValueError(f"a rate limit must be at least 1 per window (got {limit})")
+    return AsyncLimiter(1, window_s / (limit * SAFETY))
+
+
+def tpm_burst(limit: int, max_tokens: int) -> int:
+    """The TPM bucket's capacity: room for one typical request, at most a quarter of the limit."""
+    return max(1, min(int(limit * SAFETY / 4), 2 * max_tokens + 1024))
+
+
+def tpm_limiter(limit: float, burst: int, window_s: float = WINDOW_S) -> AsyncLimiter:
+    """A token bucket holding `burst` and refilling 0.98*limit - 2*burst per window (see the module doc)."""
+    per_window = limit * SAFETY - 2 * burst
+    if per_window <= 0:
+        raise ValueError(f"TPM limit {limit} is too small for bursts of {burst} tokens")
+    return AsyncLimiter(burst, window_s * burst / per_window)
+
+
+class RateLimits:
+    """One teacher's shared limits: RPM and TPM buckets, a concurrency semaphore, usage counters.
+
+    Use only on one event loop (the runtime's). `admit(tokens)` is called after taking the semaphore and
+    right before sending: admissions are serialized (FIFO), so a send never waits behind a later one.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int = 16,
+        max_tokens: int = 512,
+        window_s: float = WINDOW_S,
+    ) -> None:
+        self.name, self.rpm, self.tpm = name, rpm, tpm
+        self.rpm_limiter = rpm_limiter(rpm, window_s) if rpm else None
+        self.burst = tpm_burst(tpm, max_tokens) if tpm else 0
+        self.tpm_limiter = tpm_limiter(tpm, self.burst, window_s) if tpm else None
+        self.semaphore = asyncio.Semaphore(max(1, max_concurrency))
+        self._admission = asyncio.Lock()
+        self.admitted = 0
+        self.tokens_estimated = 0
+        self.tokens_used = 0
+
+    def __repr__(self) -> str:
+        return f"RateLimits({self.name!r}, rpm={self.rpm}, tpm={self.tpm})"
+
+    async def admit(self, tokens: int) -> None:
+        """Wait until one request of about `tokens` tokens may be sent under both limits."""
+        if self.rpm_limiter is not None or self.tpm_limiter is not None:
+            async with self._admission:
+                if self.tpm_limiter is not None:
+                    remaining = max(1, tokens)
+                    while remaining > 0:
+                        piece = min(remaining, self.burst)
+                        await self.tpm_limiter.acquire(piece)
+                        remaining -= piece
+                if self.rpm_limiter is not None:  # last, so the request leaves when its RPM slot opens
+                    await self.rpm_limiter.acquire(1)
+        self.admitted += 1
+        self.tokens_estimated += tokens
+
+    def record(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Actual usage of a reply (reported in progress and stats; the estimate was an upper bound)."""
+        self.tokens_used += int(prompt_tokens or 0) + int(completion_tokens or 0)
+
+
+class TeacherRuntime:
+    """The loop thread and the registries of limits and ledgers; `get_runtime()` returns the process's one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._limits: dict[tuple[Any, ...], RateLimits] = {}
+        self._ledgers: dict[tuple[str, str], RunLedger] = {}
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def writer(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The one thread that writes replies and spend to SQLite: concurrent writers would wait on each
+        other's locks (busy-timeout sleeps), and one thread keeps one connection per database."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = concurrent.futures.ThreadPoolExecutor(1, "fair-cache-writer")
+            return self._writer
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            alive = self._thread is not None and self._thread.is_alive()
+            if self._loop is None or self._loop.is_closed() or not alive:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def serve() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=serve, name="fair-teacher-runtime", daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+                self._limits.clear()  # limiters and semaphores belong to the old loop
+            return self._loop
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the shared loop and wait for it (from any thread but the loop's own)."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("TeacherRuntime.run called from its own loop: await the coroutine instead")
+        future = self.submit(coro)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def limits(
+        self,
+        name: str,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int = 16,
+        max_tokens: int = 512,
+        scope: str = "",
+    ) -> RateLimits:
+        """The shared limits of a teacher (same name, scope and settings: the same object)."""
+        key = (name, scope, rpm, tpm, max_concurrency, max_tokens)
+        self.loop  # noqa: B018  (a new loop clears the registry first)
+        with self._lock:
+            found = self._limits.get(key)
+            if found is None:
+                found = self._limits[key] = RateLimits(
+                    name, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency, max_tokens=max_tokens
+                )
+            return found
+
+    def limits_for(self, cfg: TeacherConfig) -> RateLimits:
+        return self.limits(
+            cfg.name,
+            rpm=cfg.rpm,
+            tpm=cfg.tpm,
+            max_concurrency=cfg.max_concurrency,
+            max_tokens=cfg.max_tokens,
+            scope=f"{cfg.provider}|{cfg.model}|{cfg.base_url or ''}",
+        )
+
+    def ledger(self, path: str | Path | None, run_id: str, budget_usd: float | None) -> RunLedger:
+        """The run's budget ledger (spend persisted beside the response cache at `path`)."""
+        key = (str(path or ""), run_id)
+        with self._lock:
+            found = self._ledgers.get(key)
+            if found is None:
+                found = self._ledgers[key] = RunLedger(path, run_id, budget_usd)
+        found.set_budget(budget_usd)
+        return found
+
+    def close(self) -> None:
+        """Stop the loop thread (a later use starts a new one)."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+            writer, self._writer = self._writer, None
+            self._limits.clear()
+        if writer is not None:
+            writer.shutdown(wait=True)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(10)
+            if not loop.is_running():
+                loop.close()
+
+
+_runtime_lock = threading.Lock()
+_runtime: TeacherRuntime | None = None
+
+
+def get_runtime() -> TeacherRuntime:
+    """The process's teacher runtime (created on first use; its loop thread starts on first call)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = TeacherRuntime()
+        return _runtime

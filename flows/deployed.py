@@ -1,0 +1,181 @@
+"""Flows behind the deployments: one round and each stage alone, with typed parameters for the UI form.
+
+Each entry flow starts the simulator when the config asks for it and runs its work as a subflow whose
+task results persist under the run's folder, so a stage run alone, a round and the whole pipeline share
+one cache (a retried run continues from the stage that failed). Serve them with `fair serve`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from fair_core.config import FairConfig
+from fair_core.refs import ModelRef
+from fair_core.runs import model_at, next_round
+from flows.pipeline import fair_pipeline, results_dir
+from flows.round import fair_round
+from flows.runner import simulated_teachers
+from flows.stages import (
+    Committee,
+    committee_stage,
+    evaluation_stage,
+    inference_stage,
+    round_ref,
+    round_trained_student,
+    stage_table,
+    starting_student,
+    training_stage,
+)
+from tasks.student import resolve_student
+
+
+def _student(config: FairConfig, student_path: str | None, round_index: int) -> ModelRef | None:
+    if not student_path:
+        return None
+    base = resolve_student(config.student, config.run.data_dir)
+    return model_at(student_path, base, f"{config.student.model}@{round_index}:{student_path}")
+
+
+def _round_index(config: FairConfig, round_index: int | None) -> int | None:
+    if round_index is not None:
+        return round_index
+    due = next_round(config)
+    if due is None:
+        get_run_logger().info("run %s: all %d rounds are done", config.run_id(), config.run.rounds)
+    return due
+
+
+@flow(name="student-inference", flow_run_name="student-inference-round-{round_index}")
+def student_inference(config: FairConfig, round_index: int, student: ModelRef | None = None) -> dict:
+    where = round_ref(config, round_index)
+    train, mistakes = inference_stage(config, where, starting_student(config, round_index, student))
+    return {"round": round_index, "examples": len(train.rows()), "mistakes": len(mistakes.rows())}
+
+
+@flow(name="teacher-committee", flow_run_name="teacher-committee-round-{round_index}")
+def teacher_committee(config: FairConfig, round_index: int, refresh: bool = False) -> dict:
+    where = round_ref(config, round_index)
+    train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
+    committee = committee_stage(config, where, train, mistakes, refresh)
+    accepted = sum(bool(r["accepted"]) for r in committee.acceptance.rows())
+    return {"round": round_index, "rationales": len(committee.rationales.rows()), "accepted": accepted}
+
+
+@flow(name="training", flow_run_name="training-round-{round_index}")
+def training(config: FairConfig, round_index: int, student: ModelRef | None = None) -> str:
+    where = round_ref(config, round_index)
+    committee = Committee(*(stage_table(where, t) for t in ("feedback", "rationales", "acceptance")))
+    train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
+    current = starting_student(config, round_index, student)
+    trained = training_stage(config, where, current, train, mistakes, committee)
+    return trained.adapter or trained.base
+
+
+@flow(name="evaluation", flow_run_name="evaluation-round-{round_index}")
+def evaluation(config: FairConfig, round_index: int, student: ModelRef | None = None) -> float | None:
+    where = round_ref(config, round_index)
+    table = evaluation_stage(config, where, student or round_trained_student(config, round_index))
+    rows = table.rows() if table else []
+    return sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
+
+
+Round = Annotated[int, Field(ge=0)]
+
+
+@flow(name="run-round", log_prints=True)
+def run_round(
+    config: FairConfig,
+    round_index: Annotated[int | None, Field(ge=0)] = None,
+    student_path: str | None = None,
+    chain: bool = False,
+    refresh: bool = False,
+) -> dict[str, Any] | None:
+    """One FAIR round of a run (also what `fair.round.completed` and `fair.student.ready` trigger).
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        round_index: Round k (0-based). Empty: the first round of the run that has not finished.
+        student_path: A student checkpoint folder (LoRA adapter or full model) to start from. Empty: round
+            k-1's student, or the configured base model in round 0.
+        chain: When the round ends, start the next one (until run.rounds).
+        refresh: Ask every teacher request again (no reply cache).
+    """
+    with simulated_teachers(config) as (effective, _):
+        k = _round_index(effective, round_index)
+        if k is None:
+            return None
+        student = _student(effective, student_path, k)
+        round_flow = fair_round.with_options(result_storage=results_dir(effective))
+        return round_flow(effective, k, student, None, refresh, chain).summary
+
+
+@flow(name="run-student-inference", log_prints=True)
+def run_student_inference(
+    config: FairConfig, round_index: Round = 0, student_path: str | None = None
+) -> dict:
+    """Stage 1 alone: student_k answers the training split; its mistakes are stored.
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        round_index: Round k: student_k answers the training split.
+        student_path: A student checkpoint folder to start from. Empty: round k-1's student, or the base
+            model in round 0.
+    """
+    stage = student_inference.with_options(result_storage=results_dir(config))
+    return stage(config, round_index, _student(config, student_path, round_index))
+
+
+@flow(name="run-teacher-committee", log_prints=True)
+def run_teacher_committee(config: FairConfig, round_index: Round = 0, refresh: bool = False) -> dict:
+    """Stage 2 alone: feedback, rationales and peer review for round k's mistakes.
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        round_index: Round k (its student-inference stage must be done).
+        refresh: Ask every teacher request again (no reply cache).
+    """
+    with simulated_teachers(config) as (effective, _):
+        stage = teacher_committee.with_options(result_storage=results_dir(effective))
+        return stage(effective, round_index, refresh)
+
+
+@flow(name="run-training", log_prints=True)
+def run_training(config: FairConfig, round_index: Round = 0, student_path: str | None = None) -> str:
+    """Stage 3 alone: round k's training set, then student_k -> student_k+1 (resumes from checkpoints).
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        round_index: Round k (its teacher-committee stage must be done).
+        student_path: The student to train. Empty: round k-1's student, or the base model in round 0.
+    """
+    stage = training.with_options(result_storage=results_dir(config))
+    return stage(config, round_index, _student(config, student_path, round_index))
+
+
+@flow(name="run-evaluation", log_prints=True)
+def run_evaluation(
+    config: FairConfig, round_index: Round = 0, student_path: str | None = None
+) -> float | None:
+    """Stage 4 alone: a student on the test split; returns its accuracy.
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        round_index: Round k: evaluates the student it trained.
+        student_path: Evaluate this checkpoint instead.
+    """
+    stage = evaluation.with_options(result_storage=results_dir(config))
+    return stage(config, round_index, _student(config, student_path, round_index))
+
+
+#: Deployment name -> entry flow, as `fair serve` and deployments/prefect.yaml register them.
+ENTRY_FLOWS = {
+    "fair-pipeline": fair_pipeline,
+    "fair-round": run_round,
+    "fair-student-inference": run_student_inference,
+    "fair-teacher-committee": run_teacher_committee,
+    "fair-training": run_training,
+    "fair-evaluation": run_evaluation,
+}

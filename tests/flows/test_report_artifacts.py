@@ -1,0 +1,48 @@
+"""The round report artifacts: summary table with acceptance per teacher, markdown with the plots embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from fair_core.refs import RoundRef
+from tasks.report import artifact_key, round_report, summarize_round
+from tests.core.report_store import EVIL, RUN_ID, TEACHERS, build_run
+
+
+@flow(name="test-round-report")
+def report_flow(where: RoundRef) -> dict:
+    return summarize_round(where, TEACHERS)
+
+
+def test_round_report_markdown_embeds_plots_and_names_missing_ones() -> None:
+    plots = {"accuracy per round": (b"\x89PNG-a", Path("/r/accuracy.png")), "training loss": None}
+    text = round_report("run-x", 2, {"round": 2, "mistakes": 3, "accuracy_plot": "/r/accuracy.png"}, plots)
+    assert text.startswith("# FAIR run run-x: round 2") and "| mistakes |" in text
+    assert "accuracy_plot" not in text  # paths go under the plots, not in the table
+    assert "![accuracy per round](data:image/png;base64," in text and "File: `/r/accuracy.png`" in text
+    assert "### training loss\n\nNot available in this round." in text
+
+
+def test_summarize_round_publishes_table_and_markdown_with_three_plots(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    run = build_run(tmp_path)
+    summary = report_flow(RoundRef(str(tmp_path), RUN_ID, 0))
+    assert summary["review_scores_plot"] == str(run.round(0).path / "review_scores.png")
+    assert summary["loss_plot"].endswith("train_result.json")  # no loss.png: redrawn from the record
+    assert summary["acceptance_gpt"] == 1.0 and summary[f"rationales_{EVIL}"] == 2
+    assert run.round(0).manifest()["summary"]["cache_hits"] == 1
+
+    key = artifact_key("fair", RUN_ID, "round", 0)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-report"]))
+        )
+    by_type = {a.type: str(a.data) for a in found}
+    assert "acceptance_gpt" in by_type["table"] and "cost_gemini_usd" in by_type["table"]
+    markdown = by_type["markdown"]
+    assert markdown.count("](data:image/png;base64,") == 3
+    assert summary["review_scores_plot"] in markdown and "fair report" in markdown
