@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test lint install install-dev vllm-env clean-venv
+.PHONY: demo test lint install install-dev vllm-env chromium clean-venv
 
 demo: install
 	$(BIN)/fair demo
 
-test: install-dev vllm-env
+test: install-dev vllm-env chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -43,6 +43,10 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 # platform without vLLM wheels it is skipped with a message, and the vLLM tests skip with that reason.
 vllm-env:
 	FAIR_VLLM_OPTIONAL=1 PYTHON=$(PYTHON) scripts/setup_vllm_env.sh $(VLLM_VENV)
+
+# Debian's chromium for the browser test of the Prefect UI (Playwright's own download does not work offline).
+chromium:
+	scripts/install_chromium.sh
 
 clean-venv:
 	rm -rf $(VENV) $(VLLM_VENV)

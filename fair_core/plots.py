@@ -85,7 +85,9 @@ def write_review_plot(store: RoundStore, teachers: Sequence[str] = ()) -> Path |
         return None
     path = store.path / REVIEW_PLOT
     title = f"Peer-review scores received, {store.run_id} round {store.round}"
-    atomic_write_bytes(path, plot_review_scores(review_score_counts(reviews, teachers), title))
+    png = plot_review_scores(review_score_counts(reviews, teachers), title)
+    if not path.is_file() or path.read_bytes() != png:  # a resumed run leaves a finished round's files be
+        atomic_write_bytes(path, png)
     return path
 
 

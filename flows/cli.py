@@ -1,5 +1,5 @@
 """The `fair` command: `fair demo`, `fair run`, `fair estimate`, `fair import-reference`, `fair summary`,
-`fair report`."""
+`fair report`; operations (`fair up`, `serve`, `resume`, `student-ready`) from flows/ops_cli.py."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def _setup() -> None:
     """FAIR: fault-aware distillation from a committee of teacher LLMs, orchestrated by Prefect."""
     # peft asks transformers a deprecated question on every load; it is noise for users
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    from flows.runner import prefect_defaults
+
+    prefect_defaults()  # before anything imports prefect: its settings are read once
 
 
 SetOption = Annotated[
@@ -60,6 +63,7 @@ def _run(config: FairConfig, refresh: bool = False) -> None:
     from fair_core.teachers.ledger import BudgetExceeded
     from flows.console import RichProgressSink, console, summary_table
     from flows.runner import MissingAPIKeyError, run_pipeline
+    from tasks.committee import TeacherBatchIncomplete
 
     console.print(
         f"[bold]FAIR run[/bold] {config.run_id()}: {config.run.rounds} round(s) on "
@@ -74,6 +78,10 @@ def _run(config: FairConfig, refresh: bool = False) -> None:
             result = run_pipeline(config, refresh)
     except (MissingAPIKeyError, BudgetExceeded) as err:
         _fail(str(err))
+        raise
+    except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
+        data_dir = Path(config.run.data_dir).expanduser()
+        _fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
         raise
     console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
     if result.simulator_requests is not None:

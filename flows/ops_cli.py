@@ -64,8 +64,10 @@ def up(
 
     prefect_defaults()
     cfg = _config(config)
-    with prefect_server(port) as api_url:
-        os.environ["PREFECT_API_URL"] = api_url
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with prefect_server(port) as api_url, temporary_settings(updates={PREFECT_API_URL: api_url}):
+        os.environ["PREFECT_API_URL"] = api_url  # for the flow-run subprocesses
         console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold] (API {api_url})")
         serve_deployments(cfg, cron)
 

@@ -89,6 +89,16 @@ def fault_drill(config: FairConfig) -> Any:
     return plan
 
 
+def served_config(config: FairConfig, simulator: Any) -> FairConfig:
+    """The config with every teacher pointed at the simulator (its base URL, the simulator's key)."""
+    update = {"api_key_env": SIMULATOR_KEY_ENV, "api_key_secret": None}
+    teachers = [
+        t.model_copy(update={"base_url": simulator_base_url(simulator, t.provider), **update})
+        for t in config.teachers
+    ]
+    return config.model_copy(update={"teachers": teachers})
+
+
 @contextmanager
 def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
     """When `simulator.enabled`, serve every teacher from a local simulator on a free port."""
@@ -96,8 +106,10 @@ def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
         yield config, None
         return
     run_id = config.run_id()
-    if run_id in _ACTIVE:
-        yield _ACTIVE[run_id]
+    if run_id in _ACTIVE:  # the caller (the CLI, a test) already serves this run: reuse its simulator
+        simulator = _ACTIVE[run_id][1]
+        pointed = all(t.base_url for t in config.teachers)  # the caller's own settings win
+        yield (config if pointed else served_config(config, simulator)), simulator
         return
     from fair_core.datasets import load_examples
     from fair_core.teachers.simulator import start_simulator
@@ -107,17 +119,7 @@ def simulated_teachers(config: FairConfig) -> Iterator[tuple[FairConfig, Any]]:
         examples += load_examples(config.dataset, split).examples
     os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
     with start_simulator(examples, config.simulator, faults=fault_drill(config)) as simulator:
-        teachers = [
-            t.model_copy(
-                update={
-                    "base_url": simulator_base_url(simulator, t.provider),
-                    "api_key_env": SIMULATOR_KEY_ENV,
-                    "api_key_secret": None,
-                }
-            )
-            for t in config.teachers
-        ]
-        _ACTIVE[run_id] = (config.model_copy(update={"teachers": teachers}), simulator)
+        _ACTIVE[run_id] = (served_config(config, simulator), simulator)
         try:
             yield _ACTIVE[run_id]
         finally:

@@ -94,7 +94,8 @@ def test_killed_during_round_two_resumes_without_repeating_round_one(
     }
     assert any(p.name == "adapter_model.safetensors" for p in round_one)
 
-    result = fair(["run", "--config", str(config_path)], cli_env)
+    # `fair resume` finds the run's stored config by its id
+    result = fair(["resume", config.run_id(), "--data-dir", str(tmp_path / "data")], cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in round_one} == round_one, "round 1 was recomputed"
     assert (run_dir / "round=1" / "evaluation.parquet").exists()

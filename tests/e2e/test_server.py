@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from fair_core.config import parse_config
 from fair_core.store import RunStore
-from tests.e2e.helpers import fair, write_config
+from tests.e2e.helpers import FAIR, fair, write_config
 from tests.e2e.prefect_api import Server
 
 pytestmark = pytest.mark.slow
@@ -143,3 +144,37 @@ def test_prefect_yaml_deploys_every_deployment(fair_server: Server) -> None:
     )
     round_deployment = next(d for d in pooled if d["name"] == "round")
     assert parse_config(round_deployment["parameters"]["config"]).run.name == "demo"
+
+
+def test_fair_up_starts_the_server_and_the_deployments_in_one_command(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    from flows.serving import free_port
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = dict(cli_env, PREFECT_HOME=str(tmp_path / "home"))
+    with (tmp_path / "up.log").open("wb") as log:
+        process = subprocess.Popen(
+            [FAIR, "up", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            server = Server(api, env, tmp_path, {}, tmp_path, [tmp_path / "up.log"])
+            deadline = time.monotonic() + 300
+            while True:
+                assert process.poll() is None, server.tail()
+                assert time.monotonic() < deadline, server.tail()
+                try:
+                    if len(server.post("/deployments/filter", {})) == 6:
+                        break
+                except httpx.HTTPError:
+                    pass  # not up yet
+                time.sleep(1)
+            round_deployment = server.deployment("run-round", "fair-round")
+            assert parse_config(round_deployment["parameters"]["config"]).run.name == "demo"
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    with pytest.raises(httpx.HTTPError):  # Ctrl-C / SIGTERM stops the server too
+        httpx.get(f"{api}/health", timeout=5)
+    assert "Prefect UI: http://127.0.0.1:" in (tmp_path / "up.log").read_text()
