@@ -2,10 +2,10 @@
 
 Four measurements, printed as one table (see bench/README.md): (1) our engine vs a sequential one-at-a-time
 loop like the paper code's, on the OpenAI, Gemini and Mistral wires (the simulator runs in a child process,
-so client and server each have a core); (2) a 600 RPM limit: achieved rate / limit and the most sends in any
-60 s window; (3) 10% of replies turned into 429/500/timeouts: completion and duplicates; (4) the engine
-killed with SIGKILL half-way through, then re-run: requests re-sent vs in flight at the kill, and the final
-cache compared with an uninterrupted run's.
+so client and server each have a core), and again (1b) at 1 s per reply, a real provider's latency; (2) a
+600 RPM limit: achieved rate / limit and the most sends in any 60 s window; (3) 10% of replies turned into
+429/500/timeouts: completion and duplicates; (4) the engine killed with SIGKILL half-way through, then
+re-run: requests re-sent vs in flight at the kill, and the final cache compared with an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -30,15 +30,19 @@ from fair_core.teachers.engine import run_requests_sync
 from fair_core.teachers.runtime import get_runtime
 
 LATENCY_MS = 50.0
+SLOW_LATENCY_MS = 1000.0  # a provider's typical time to a few hundred tokens (figure 1b)
 CURATOR_RPS = 345.0  # bespokelabs curator's reported online throughput
 
 
 def start_simulator(
-    n: int, rates: dict[str, float] | None = None, timeout_delay_s: float = 2.0
+    n: int,
+    rates: dict[str, float] | None = None,
+    timeout_delay_s: float = 2.0,
+    latency_ms: float = LATENCY_MS,
 ) -> tuple[Any, Any, str]:
     parent, child = mp.get_context("spawn").Pipe()
     proc = mp.get_context("spawn").Process(
-        target=ts.serve, args=(child, n, LATENCY_MS, rates or {}, timeout_delay_s), daemon=True
+        target=ts.serve, args=(child, n, latency_ms, rates or {}, timeout_delay_s), daemon=True
     )
     proc.start()
     return proc, parent, parent.recv()
@@ -54,8 +58,8 @@ def stop(proc: Any, conn: Any) -> None:
     proc.join(10)
 
 
-def throughput(n: int, loop_n: int, concurrency: int) -> dict[str, Any]:
-    proc, conn, url = start_simulator(n + loop_n)
+def throughput(n: int, loop_n: int, concurrency: int, latency_ms: float = LATENCY_MS) -> dict[str, Any]:
+    proc, conn, url = start_simulator(n + loop_n, latency_ms=latency_ms)
     try:
         names, missing = ts.available_teachers(url)
         cfgs = ts.teacher_configs(url, names)
@@ -80,7 +84,7 @@ def throughput(n: int, loop_n: int, concurrency: int) -> dict[str, Any]:
             )
             rate = n / (time.perf_counter() - started)
         ok = sum(r.response.ok for r in results)
-        sleepers = {name: ts.SleepingProvider(LATENCY_MS / 1000) for name in names}
+        sleepers = {name: ts.SleepingProvider(latency_ms / 1000) for name in names}
         with tempfile.TemporaryDirectory() as tmp, ResponseCache(Path(tmp) / "c.sqlite") as cache:
             started = time.perf_counter()
             run_requests_sync(requests, sleepers, cache, max_concurrency=dict.fromkeys(names, concurrency))
@@ -241,6 +245,9 @@ def main(quick: bool) -> None:
     )
     t = throughput(n, loop_n, concurrency=64)
     print(f"(1) {t}", flush=True)
+    slow_n, slow_loop = (300, 6) if quick else (1000, 12)
+    s = throughput(slow_n, slow_loop, concurrency=64, latency_ms=SLOW_LATENCY_MS)
+    print(f"(1b) {s}", flush=True)
     r = rate_limit(seconds)
     print(f"(2) {r}", flush=True)
     f = faults(fault_n, concurrency=16)
@@ -257,6 +264,12 @@ def main(quick: bool) -> None:
         ("(1) engine alone (no SDK/HTTP), req/s", f"{t['engine_alone_rps']:.0f} (50 ms sleep per call)"),
         ("(1) speed-up engine / loop", f"{t['engine_rps'] / t['loop_rps']:.0f}x"),
         ("(1) engine / curator's 345 req/s", f"{t['engine_rps'] / CURATOR_RPS:.2f}x"),
+        (
+            f"(1b) at {SLOW_LATENCY_MS:g} ms per reply: loop / engine, req/s",
+            f"{s['loop_rps']:.2f} ({slow_loop} requests) / "
+            f"{s['engine_rps']:.0f} ({slow_n} requests, {s['ok']} ok)",
+        ),
+        ("(1b) speed-up engine / loop", f"{s['engine_rps'] / s['loop_rps']:.0f}x"),
         ("(2) achieved / limit (600 RPM)", f"{r['ratio']:.3f} ({r['n']} requests over {r['span_s']:.0f} s)"),
         (
             "(2) most sends in any 60 s window",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture
+from prefect.tasks import exponential_backoff
 
 from fair_core.config import ConfigError, FairConfig
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
@@ -130,8 +131,14 @@ def committee_stage(
     """Feedback and rationales from every teacher (tasks of teacher x role x shard), then peer review."""
     prompts = PromptsRef(config.prompts.template_dir)
     # --refresh re-asks every teacher request: the engine skips the reply cache, Prefect the task cache
-    ask = ask_teacher.with_options(refresh_cache=True) if refresh else ask_teacher
-    review = review_rationales.with_options(refresh_cache=True) if refresh else review_rationales
+    retry: dict = {
+        "retries": config.run.teacher_task_retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=config.run.teacher_task_retry_delay_s),
+    }
+    if refresh:
+        retry["refresh_cache"] = True
+    ask = ask_teacher.with_options(**retry)
+    review = review_rationales.with_options(**retry)
     budget = config.run.budget_usd
     shards = shard_count(config, len(mistakes.rows()))
     committee = [

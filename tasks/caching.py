@@ -29,6 +29,8 @@ _VOLATILE = {
     "batch_poll_s",
     "batch_timeout_s",
     "budget_usd",
+    "teacher_task_retries",
+    "teacher_task_retry_delay_s",
 }
 #: Task parameters that never change a result (how to run it), left out of cache keys.
 _VOLATILE_PARAMETERS = {"refresh", "budget_usd"}

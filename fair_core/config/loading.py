@@ -54,6 +54,8 @@ class FairConfig(Section):
         data = self.model_dump(mode="json")
         data["run"].pop("data_dir")
         data["run"].pop("budget_usd", None)  # a raised budget continues the same run
+        for how in ("teacher_task_retries", "teacher_task_retry_delay_s"):  # how hard to try, not what
+            data["run"].pop(how, None)
         data["teachers"] = [t.identity() | {"name": t.name} for t in self.teachers]
         return stable_hash(data)
 

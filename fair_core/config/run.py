@@ -18,6 +18,12 @@ class RunSettings(Section):
     budget_usd: float | None = Field(
         None, gt=0, description="Stop sending teacher requests once this much has been spent (USD)."
     )
+    teacher_task_retries: int = Field(
+        2, ge=0, description="Prefect retries of a teacher task that ended with failed requests."
+    )
+    teacher_task_retry_delay_s: float = Field(
+        10.0, ge=0, description="First delay before such a retry; it doubles each time (with jitter)."
+    )
     teacher_task_size: int | None = Field(
         None,
         ge=1,

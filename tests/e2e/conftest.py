@@ -31,7 +31,12 @@ def serve_config(root: Path, model: Path) -> dict[str, Any]:
     """The config `fair serve` fills the forms with: the demo's shape with the tiny random student."""
     priced = {"price_input_per_mtok": 1.0, "price_output_per_mtok": 2.0, "max_retries": 1}
     return {
-        "run": {"name": "served", "rounds": 1, "data_dir": str(root / "data")},
+        "run": {
+            "name": "served",
+            "rounds": 1,
+            "data_dir": str(root / "data"),
+            "teacher_task_retry_delay_s": 1.0,  # the outage test's retries wait 1 s and 2 s, not 10 and 20
+        },
         "dataset": {
             "name": "reasoning_gym",
             "gym": {

@@ -76,7 +76,8 @@ def test_an_outage_fails_the_run_and_a_rerun_buys_nothing_twice(tiny_config, tor
         {"name": n, "model": n, "max_retries": 0, "price_input_per_mtok": 1.0, "price_output_per_mtok": 1.0}
         for n in ("gpt", "gem", "mix")
     ]
-    config = tiny_config(teachers=teachers, simulator={"fail_teacher": "gem"})
+    quick_retries = {"teacher_task_retries": 1, "teacher_task_retry_delay_s": 0.2}
+    config = tiny_config(teachers=teachers, simulator={"fail_teacher": "gem"}, run=quick_retries)
     fast = fair_pipeline.with_options(retries=0)
     with pytest.raises(TeacherBatchIncomplete, match="teacher 'gem'"):
         fast(config)
