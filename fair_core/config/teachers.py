@@ -72,7 +72,7 @@ class TeacherConfig(Section):
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "top_p": self.top_p,
-        }
+        } | ({"safety_settings": dict(sorted(self.safety_settings.items()))} if self.safety_settings else {})
 
 
 class ReviewConfig(Section):

@@ -54,6 +54,8 @@ class ChatRequest:
     max_tokens: int = 512
     top_p: float | None = None
     sample: int = 0
+    #: The teacher's safety settings (Gemini) as sorted (category, threshold) pairs; part of the key when set.
+    safety: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.messages, tuple):
@@ -73,6 +75,7 @@ class ChatRequest:
             max_tokens=cfg.max_tokens,
             top_p=cfg.top_p,
             sample=sample,
+            safety=tuple(sorted(cfg.safety_settings.items())),
         )
 
     def canonical(self) -> dict[str, Any]:
@@ -86,7 +89,7 @@ class ChatRequest:
             "max_tokens": self.max_tokens,
             "top_p": self.top_p,
             "sample": self.sample,
-        }
+        } | ({"safety": [list(pair) for pair in self.safety]} if self.safety else {})
 
     def key(self) -> str:
         return stable_hash(self.canonical())
@@ -103,6 +106,7 @@ class ChatRequest:
     def from_json(cls, data: str | Mapping[str, Any]) -> ChatRequest:
         raw = _known_fields(cls, data)
         raw["messages"] = tuple(Message(m["role"], m["content"]) for m in raw["messages"])
+        raw["safety"] = tuple(tuple(pair) for pair in raw.get("safety", ()))
         return cls(**raw)
 
 

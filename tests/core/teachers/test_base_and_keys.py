@@ -42,6 +42,7 @@ def test_key_is_stable_and_ignores_teacher_name_and_endpoint() -> None:
         {"top_p": 0.9},
         {"sample": 1},
         {"messages": (Message("user", "What is 2 + 3?"),)},
+        {"safety": (("HARM_CATEGORY_HARASSMENT", "BLOCK_NONE"),)},
     ],
 )
 def test_key_changes_with_what_changes_the_reply(change: dict[str, object]) -> None:
@@ -50,9 +51,22 @@ def test_key_changes_with_what_changes_the_reply(change: dict[str, object]) -> N
     assert ChatRequest(**fields).key() != base.key()
 
 
+def test_safety_settings_are_part_of_the_key_and_the_identity_only_when_set() -> None:
+    plain = teacher("gem", "gemini-2.5-flash")
+    strict = plain.model_copy(update={"safety_settings": {"HARM_CATEGORY_HARASSMENT": "BLOCK_LOW_AND_ABOVE"}})
+    a, b = (ChatRequest.for_teacher(t, MESSAGES) for t in (plain, strict))
+    assert a.key() != b.key() and "safety" not in a.canonical()  # unset: the keys cached so far still hold
+    assert "safety_settings" not in plain.identity() and strict.identity() != plain.identity()
+
+
 def test_json_round_trips() -> None:
     request = ChatRequest("gpt", "openai", "m", MESSAGES, temperature=0.3, top_p=0.5, sample=2)
     assert ChatRequest.from_json(request.to_json()) == request
+    safe = ChatRequest("g", "gemini", "m", MESSAGES, safety=(("HARM_CATEGORY_HARASSMENT", "BLOCK_NONE"),))
+    assert (
+        ChatRequest.from_json(safe.to_json()) == safe
+        and safe.key() != ChatRequest(**{**safe.to_dict(), "messages": MESSAGES, "safety": ()}).key()
+    )
     response = ChatResponse("hi", prompt_tokens=3, completion_tokens=1, finish_reason="stop", latency_s=0.2)
     assert ChatResponse.from_json(response.to_json()) == response
     with pytest.raises(ValueError, match="no messages"):
