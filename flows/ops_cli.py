@@ -25,10 +25,9 @@ DataDir = Annotated[Path, typer.Option(help="The data folder holding runs/<run i
 
 
 def _fail(message: str) -> None:
-    from flows.console import console
+    from flows.cli import _fail as fail  # one error format and exit code for every command
 
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+    fail(message)
 
 
 def _config(path: Path | None) -> FairConfig:

@@ -11,10 +11,8 @@ from fair_core.config import FairConfig
 from fair_core.refs import ModelRef
 from fair_core.runs import accuracy_after
 from flows.stages import (
-    available,
     committee_stage,
     evaluation_stage,
-    generation_params,
     inference_stage,
     round_ref,
     starting_student,
@@ -22,8 +20,6 @@ from flows.stages import (
 )
 from tasks.events import emit_round_completed
 from tasks.report import summarize_round
-
-__all__ = ["RoundResult", "available", "fair_round", "generation_params"]
 
 
 @dataclass(frozen=True)
