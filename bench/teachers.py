@@ -26,7 +26,7 @@ import teachers_support as ts
 
 from fair_core.teachers.base import build_provider
 from fair_core.teachers.cache import ResponseCache
-from fair_core.teachers.engine import run_requests_sync
+from fair_core.teachers.engine import CallOptions, run_requests_sync
 from fair_core.teachers.runtime import get_runtime
 
 LATENCY_MS = 50.0
@@ -79,15 +79,14 @@ def throughput(n: int, loop_n: int, concurrency: int, latency_ms: float = LATENC
         with tempfile.TemporaryDirectory() as tmp, ResponseCache(Path(tmp) / "c.sqlite") as cache:
             requests = ts.requests_for(cfgs, n)
             started = time.perf_counter()
-            results = run_requests_sync(
-                requests, providers, cache, max_concurrency=dict.fromkeys(names, concurrency)
-            )
+            options = CallOptions(max_concurrency=dict.fromkeys(names, concurrency))
+            results = run_requests_sync(requests, providers, cache, options)
             rate = n / (time.perf_counter() - started)
         ok = sum(r.response.ok for r in results)
         sleepers = {name: ts.SleepingProvider(latency_ms / 1000) for name in names}
         with tempfile.TemporaryDirectory() as tmp, ResponseCache(Path(tmp) / "c.sqlite") as cache:
             started = time.perf_counter()
-            run_requests_sync(requests, sleepers, cache, max_concurrency=dict.fromkeys(names, concurrency))
+            run_requests_sync(requests, sleepers, cache, options)
             alone = n / (time.perf_counter() - started)
         return {
             "engine_alone_rps": alone,
@@ -110,9 +109,8 @@ def rate_limit(seconds: float, rpm: int = 600) -> dict[str, Any]:
         timed = ts.TimedProvider(build_provider(cfg, ts.KEY))
         limits = {cfg.name: get_runtime().limits_for(cfg)}
         with tempfile.TemporaryDirectory() as tmp, ResponseCache(Path(tmp) / "c.sqlite") as cache:
-            results = run_requests_sync(
-                ts.requests_for([cfg], n), {cfg.name: timed}, cache, max_concurrency={}, limits=limits
-            )
+            options = CallOptions(limits=limits)
+            results = run_requests_sync(ts.requests_for([cfg], n), {cfg.name: timed}, cache, options)
         server = server_stats(conn)["send_times"]
         times = sorted(timed.sent)
         achieved = (len(times) - 1) / (times[-1] - times[0]) * 60.0
@@ -143,11 +141,13 @@ def faults(n: int, concurrency: int) -> dict[str, Any]:
                 requests,
                 providers,
                 cache,
-                max_concurrency=dict.fromkeys(names, concurrency),
-                max_retries=8,
-                backoff_base=0.05,
-                backoff_max=1.0,
-                timeouts=dict.fromkeys(names, 5.0),
+                CallOptions(
+                    max_concurrency=dict.fromkeys(names, concurrency),
+                    max_retries=8,
+                    backoff_base=0.05,
+                    backoff_max=1.0,
+                    timeouts=dict.fromkeys(names, 5.0),
+                ),
             )
             elapsed = time.perf_counter() - started
             stored = len(cache)
@@ -201,10 +201,14 @@ def kill_and_resume(n: int, concurrency: int) -> dict[str, Any]:
     from fair_core.config import SimulatorConfig
     from fair_core.teachers.simulator import start_simulator as start_in_process
     from fair_core.teachers.simulator.faults import FaultPlan
+    from tests.simulators.wires import ALL_WIRES
 
     plan = FaultPlan()
     cfg = SimulatorConfig(latency_ms=LATENCY_MS, wrong_rate=0.1, unparseable_rate=0.0)
-    with tempfile.TemporaryDirectory() as tmp, start_in_process(ts.examples(n), cfg, faults=plan) as sim:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        start_in_process(ts.examples(n), cfg, faults=plan, wires=ALL_WIRES) as sim,
+    ):
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # killed clients hang up mid-request
         names, _ = ts.available_teachers(sim.url)
         killed, clean = Path(tmp) / "killed.sqlite", Path(tmp) / "clean.sqlite"

@@ -131,10 +131,11 @@ def serve(
 
     from fair_core.teachers.simulator import start_simulator
     from fair_core.teachers.simulator.faults import FaultPlan
+    from tests.simulators.wires import ALL_WIRES
 
     plan = FaultPlan(rates, seed=7, timeout_delay_s=timeout_delay_s)  # type: ignore[arg-type]
     cfg = SimulatorConfig(latency_ms=latency_ms, wrong_rate=0.1, unparseable_rate=0.0)
-    with start_simulator(examples(n_examples), cfg, faults=plan) as sim:
+    with start_simulator(examples(n_examples), cfg, faults=plan, wires=ALL_WIRES) as sim:
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # timed-out clients hang up mid-request
         conn.send(sim.url)
         while True:
@@ -167,7 +168,7 @@ def _per_request(calls: Sequence[Any]) -> dict[str, int]:
 def worker_main(argv: Sequence[str]) -> None:
     """`python bench/teachers.py --worker --url U --cache C --n N --concurrency K`: one engine run."""
     from fair_core.teachers.cache import ResponseCache
-    from fair_core.teachers.engine import run_requests_sync
+    from fair_core.teachers.engine import CallOptions, run_requests_sync
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -183,7 +184,7 @@ def worker_main(argv: Sequence[str]) -> None:
             requests_for(cfgs, args.n),
             providers,
             cache,
-            max_concurrency={c.name: args.concurrency for c in cfgs},
+            CallOptions(max_concurrency={c.name: args.concurrency for c in cfgs}),
         )
     print(sum(r.response.ok for r in results), flush=True)
 

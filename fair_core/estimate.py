@@ -17,10 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fair_core.committee import PlannedCall, plan_committee_calls, plan_reviews
+from fair_core.committee import plan_committee_calls
 from fair_core.config import FairConfig
 from fair_core.prompts import PromptSet
 from fair_core.records import Example
+from fair_core.review import plan_reviews
+from fair_core.teachers.caller import PlannedCall
 from fair_core.teachers.cost import call_cost, price_for, prompt_token_estimate
 
 TYPICAL_COMPLETION_TOKENS = {"feedback": 150, "rationale": 110, "review": 150}

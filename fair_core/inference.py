@@ -55,21 +55,3 @@ def mistakes_from_outputs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]
         for r in rows
         if not r["correct"]
     ]
-
-
-def shard_bounds(total: int, shards: int) -> list[tuple[int, int]]:
-    """`[start, stop)` of `shards` contiguous, near-equal parts of `total` rows, in order (the parts
-    concatenated give the table back); parts are empty when there are more shards than rows."""
-    if shards < 1:
-        raise ValueError("shards must be >= 1")
-    size, extra = divmod(total, shards)
-    bounds, start = [], 0
-    for index in range(shards):
-        stop = start + size + (1 if index < extra else 0)
-        bounds.append((start, stop))
-        start = stop
-    return bounds
-
-
-def accuracy(rows: Sequence[dict[str, Any]]) -> float:
-    return sum(bool(r["correct"]) for r in rows) / len(rows) if rows else 0.0

@@ -29,25 +29,6 @@ class NullSink:
         pass
 
 
-class TeeSink:
-    """Sends every event to several sinks."""
-
-    def __init__(self, *sinks: ProgressSink) -> None:
-        self.sinks = sinks
-
-    def start(self, stage: str, total: int) -> None:
-        for sink in self.sinks:
-            sink.start(stage, total)
-
-    def update(self, stage: str, done: int, total: int, info: str = "") -> None:
-        for sink in self.sinks:
-            sink.update(stage, done, total, info)
-
-    def finish(self, stage: str) -> None:
-        for sink in self.sinks:
-            sink.finish(stage)
-
-
 _lock = threading.Lock()
 _sink: ProgressSink = NullSink()
 
@@ -71,14 +52,3 @@ def using_sink(sink: ProgressSink) -> Iterator[ProgressSink]:
         yield sink
     finally:
         set_sink(previous)
-
-
-@contextmanager
-def stage(name: str, total: int) -> Iterator[ProgressSink]:
-    """Report a stage's start and end around a block; call `.update(name, ...)` inside it."""
-    sink = get_sink()
-    sink.start(name, total)
-    try:
-        yield sink
-    finally:
-        sink.finish(name)

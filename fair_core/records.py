@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +42,11 @@ class Example:
             options=tuple(options) if options is not None else None,
             solution=row.get("solution"),
         )
+
+
+def examples_by_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, Example]:
+    """Examples table rows as Examples, by id."""
+    return {str(row["id"]): Example.from_row(dict(row)) for row in rows}
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,6 @@ class ModelRef:
     adapter: str | None = None
     label: str = "student"
 
-    @property
-    def base_path(self) -> Path:
-        return Path(self.base)
-
     def fingerprint(self) -> dict[str, Any]:
         """The base by name (a checkpoint we trained: by its training record), the adapter by content."""
         record = Path(self.base) / TRAIN_RECORD

@@ -1,10 +1,18 @@
-"""Peer review, pure: parse a reviewer's 1-5 score and decide which rationales are accepted."""
+"""Peer review, pure: plan the reviews (who grades whose rationale), parse each reviewer's 1-5 score,
+and decide which rationales are accepted."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from fair_core.config import TeacherConfig
+from fair_core.prompts import PromptSet
+from fair_core.records import Example
+from fair_core.teachers.base import ChatRequest
+from fair_core.teachers.caller import PlannedCall
 
 _BRACKETED = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*\d+(?:\.\d+)?)?\s*\]")
 _RATIO = re.compile(r"(-?\d+(?:\.\d+)?)\s*/\s*\d+(?:\.\d+)?")
@@ -117,6 +125,46 @@ def select_rationales(
                 "gold_ok": verdict.gold_ok,
                 "accepted": verdict.accepted,
                 "reason": verdict.reason,
+            }
+        )
+    return rows
+
+
+def plan_reviews(
+    reviewer: TeacherConfig,
+    examples: Mapping[str, Example],
+    rationales: Sequence[Mapping[str, Any]],
+    prompts: PromptSet,
+) -> list[PlannedCall]:
+    """The reviewer grades every other teacher's rationale (never its own)."""
+    planned = []
+    for row in rationales:
+        if row["teacher"] == reviewer.name or not row.get("text"):
+            continue
+        example = examples[row["example_id"]]
+        messages = prompts.review(example, row["text"])
+        planned.append(
+            PlannedCall(ChatRequest.for_teacher(reviewer, messages), "review", example.id, row["teacher"])
+        )
+    return planned
+
+
+def review_rows(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Reviews with the parsed score; an unparseable reply keeps score None (stored, never raised)."""
+    rows = []
+    for c in calls:
+        if c["role"] != "review":
+            continue
+        score = parse_score(c["text"]) if c["status"] == "ok" else None
+        rows.append(
+            {
+                "example_id": c["example_id"],
+                "author": c["target"],
+                "reviewer": c["teacher"],
+                "status": c["status"],
+                "score": score,
+                "valid": score is not None and 1 <= score <= 5,
+                "text": c["text"],
             }
         )
     return rows

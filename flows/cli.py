@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from fair_core.config import ConfigError, FairConfig, load_config
+from flows.commands import fail, load, run_config
 from flows.ops_cli import register as register_operations
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -21,7 +21,7 @@ def _setup() -> None:
     """FAIR: fault-aware distillation from a committee of teacher LLMs, orchestrated by Prefect."""
     # peft asks transformers a deprecated question on every load; it is noise for users
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    from flows.runner import prefect_defaults
+    from flows.settings import prefect_defaults
 
     prefect_defaults()  # before anything imports prefect: its settings are read once
 
@@ -35,70 +35,20 @@ DataDirOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    from flows.console import console
-
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
-
-
-def _load(path: Path, overrides: list[str] | None, data_dir: Path | None) -> FairConfig:
-    extra = list(overrides or [])
-    if data_dir is not None:
-        extra.append(f"run.data_dir={data_dir}")
-    try:
-        return load_config(path, extra)
-    except ConfigError as err:
-        _fail(str(err))
-        raise
-
-
 RefreshOption = Annotated[
     bool, typer.Option("--refresh", help="Ask every teacher request again (ignore cached replies).")
 ]
 
 
-def _run(config: FairConfig, refresh: bool = False) -> None:
-    from fair_core.progress import using_sink
-    from fair_core.teachers.ledger import BudgetExceeded
-    from flows.console import RichProgressSink, console, summary_table
-    from flows.runner import MissingAPIKeyError, run_pipeline
-    from tasks.committee import TeacherBatchIncomplete
-
-    console.print(
-        f"[bold]FAIR run[/bold] {config.run_id()}: {config.run.rounds} round(s) on "
-        f"{config.dataset.name}, student {config.student.model}, "
-        f"teachers {', '.join(t.name for t in config.teachers)}"
-    )
-    try:
-        if console.is_terminal:
-            with RichProgressSink() as sink, using_sink(sink):
-                result = run_pipeline(config, refresh)
-        else:  # logs only: a redrawn bar is noise in a file or CI log
-            result = run_pipeline(config, refresh)
-    except (MissingAPIKeyError, BudgetExceeded) as err:
-        _fail(str(err))
-        raise
-    except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
-        data_dir = Path(config.run.data_dir).expanduser()
-        _fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
-        raise
-    console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
-    if result.simulator_requests is not None:
-        console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")
-    runs = Path(config.run.data_dir).expanduser() / "runs" / config.run_id()
-    console.print(f"Tables and manifests: {runs}")
-
-
 @app.command()
 def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file (see configs/).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file or preset name (demo).")],
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     refresh: RefreshOption = False,
 ) -> None:
     """Run the FAIR pipeline of a config file on Prefect (embedded server unless PREFECT_API_URL is set)."""
-    _run(_load(config, set_, data_dir), refresh)
+    run_config(load(config, set_, data_dir), refresh)
 
 
 @app.command()
@@ -112,19 +62,17 @@ def demo(
     refresh: RefreshOption = False,
 ) -> None:
     """The offline demo: simulated teachers, the SmolLM2-135M student, 2 rounds on a reasoning-gym task."""
-    from flows.runner import preset_path
-
     overrides = [f"dataset.gym.task={task}"]
     if task != "chain_sum":
         overrides.append("dataset.gym.options={}")
     if rounds is not None:
         overrides.append(f"run.rounds={rounds}")
-    _run(_load(preset_path("demo"), overrides + list(set_ or []), data_dir), refresh)
+    run_config(load("demo", overrides + list(set_ or []), data_dir), refresh)
 
 
 @app.command()
 def estimate(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file (see configs/).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file or preset name (demo).")],
     mistake_rate: Annotated[
         float,
         typer.Option(help="Share of training questions assumed wrong (default 1.0: the paper's worst case)."),
@@ -142,26 +90,24 @@ def estimate(
     from fair_core.estimate import assumed_mistakes, estimate_round, estimate_table, mistakes_from_run
     from flows.console import console
 
-    cfg = _load(config, set_, data_dir)
+    cfg = load(config, set_, data_dir)
     examples = load_examples(cfg.dataset, cfg.dataset.train_split).examples
     if from_run:
         try:
             mistakes, source = mistakes_from_run(cfg.run.data_dir, from_run)
         except FileNotFoundError as err:
-            _fail(str(err))
-            raise
+            fail(str(err))
     else:
         try:
             mistakes = assumed_mistakes(examples, mistake_rate)
         except ValueError as err:
-            _fail(str(err))
-            raise
+            fail(str(err))
         worst = " (the paper's worst case)" if mistake_rate == 1.0 else ""
         source = f"an assumed mistake rate of {mistake_rate:g}{worst}: {len(mistakes)} mistakes"
     by_id = {e.id: e for e in examples}
     unknown = [m["example_id"] for m in mistakes if m["example_id"] not in by_id]
     if unknown:
-        _fail(f"{len(unknown)} mistakes name questions not in the training split (first: {unknown[0]})")
+        fail(f"{len(unknown)} mistakes name questions not in the training split (first: {unknown[0]})")
     result = estimate_round(cfg, by_id, mistakes, source)
     lines = estimate_table(result)
     table = Table(title=f"Teacher calls of one round of {cfg.run_id()} ({len(examples)} training questions)")
@@ -208,8 +154,7 @@ def import_reference_cmd(
     try:
         summary = import_reference(folder, store, on_skip=lambda m: logging.getLogger("fair").warning(m))
     except ReferenceFormatError as err:
-        _fail(str(err))
-        raise
+        fail(str(err))
     acceptance = select_rationales(store.rows("rationales"), store.rows("reviews"), threshold=threshold)
     store.write("acceptance", acceptance)
     per_question = Counter(
@@ -240,7 +185,7 @@ def summary(
     store = RunStore(data_dir, run_id)
     rounds = [store.round(k).manifest().get("summary") for k in store.rounds()]
     if not any(rounds):
-        _fail(f"no round summaries under {store.root}")
+        fail(f"no round summaries under {store.root}")
     console.print(summary_table([r for r in rounds if r], f"FAIR run {run_id}"))
 
 
@@ -253,13 +198,12 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (tables and plots inside) and print its path."""
-    from fair_core.report_html import write_run_report
+    from fair_core.report.html_page import write_run_report
 
     try:
         path = write_run_report(data_dir, run_id, out)
     except FileNotFoundError as err:
-        _fail(str(err))
-        raise
+        fail(str(err))
     typer.echo(str(path))
 
 

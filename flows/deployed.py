@@ -1,8 +1,10 @@
-"""Flows behind the deployments: one round and each stage alone, with typed parameters for the UI form.
+"""Flows behind the deployments: the pipeline, one round and each stage alone, with typed parameters for
+the UI form.
 
-Each entry flow starts the simulator when the config asks for it and runs its work as a subflow whose
-task results persist under the run's folder, so a stage run alone, a round and the whole pipeline share
-one cache (a retried run continues from the stage that failed). Serve them with `fair serve`.
+Each entry flow (`run-*`) serves the simulated teachers when the config asks for it and runs its work as
+a subflow whose task results persist under the run's folder, so a stage run alone, a round and the whole
+pipeline share one cache (a retried run continues from the stage that failed). Serve them with
+`fair serve`.
 """
 
 from __future__ import annotations
@@ -13,23 +15,24 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from fair_core.config import FairConfig
+from fair_core.evaluation import accuracy
 from fair_core.refs import ModelRef
 from fair_core.runs import model_at, next_round
 from flows.pipeline import fair_pipeline, results_dir
-from flows.round import fair_round
-from flows.runner import simulated_teachers
-from flows.stages import (
-    Committee,
-    committee_stage,
-    evaluation_stage,
-    inference_stage,
+from flows.round import (
+    check_served,
+    fair_round,
     round_ref,
     round_trained_student,
     stage_table,
     starting_student,
-    training_stage,
 )
-from tasks.student import resolve_student
+from flows.simulation import simulated_teachers
+from tasks.committee import committee_stage
+from tasks.evaluation import evaluation_stage
+from tasks.inference import inference_stage, resolve_student
+from tasks.review import review_stage
+from tasks.training import training_stage
 
 
 def _student(config: FairConfig, student_path: str | None, round_index: int) -> ModelRef | None:
@@ -57,20 +60,22 @@ def student_inference(config: FairConfig, round_index: int, student: ModelRef | 
 
 @flow(name="teacher-committee", flow_run_name="teacher-committee-round-{round_index}")
 def teacher_committee(config: FairConfig, round_index: int, refresh: bool = False) -> dict:
+    check_served(config)
     where = round_ref(config, round_index)
     train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
-    committee = committee_stage(config, where, train, mistakes, refresh)
-    accepted = sum(bool(r["accepted"]) for r in committee.acceptance.rows())
-    return {"round": round_index, "rationales": len(committee.rationales.rows()), "accepted": accepted}
+    _, rationales = committee_stage(config, where, train, mistakes, refresh)
+    acceptance = review_stage(config, where, train, rationales, refresh)
+    accepted = sum(bool(r["accepted"]) for r in acceptance.rows())
+    return {"round": round_index, "rationales": len(rationales.rows()), "accepted": accepted}
 
 
 @flow(name="training", flow_run_name="training-round-{round_index}")
 def training(config: FairConfig, round_index: int, student: ModelRef | None = None) -> str:
     where = round_ref(config, round_index)
-    committee = Committee(*(stage_table(where, t) for t in ("feedback", "rationales", "acceptance")))
+    committee = [stage_table(where, t) for t in ("feedback", "rationales", "acceptance")]
     train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
     current = starting_student(config, round_index, student)
-    trained = training_stage(config, where, current, train, mistakes, committee)
+    trained = training_stage(config, where, current, train, mistakes, *committee)
     return trained.adapter or trained.base
 
 
@@ -78,11 +83,22 @@ def training(config: FairConfig, round_index: int, student: ModelRef | None = No
 def evaluation(config: FairConfig, round_index: int, student: ModelRef | None = None) -> float | None:
     where = round_ref(config, round_index)
     table = evaluation_stage(config, where, student or round_trained_student(config, round_index))
-    rows = table.rows() if table else []
-    return sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
+    return accuracy(table.rows()) if table else None
 
 
 Round = Annotated[int, Field(ge=0)]
+
+
+@flow(name="run-pipeline", log_prints=True)
+def run_fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[str, Any]]:
+    """All rounds of a FAIR run (finished stages and teacher replies of earlier attempts are reused).
+
+    Args:
+        config: The FAIR config (data, student, teachers, review, training, evaluation).
+        refresh: Ask every teacher request again (no reply cache).
+    """
+    with simulated_teachers(config) as (served, _):
+        return fair_pipeline(served, refresh)
 
 
 @flow(name="run-round", log_prints=True)
@@ -103,13 +119,13 @@ def run_round(
         chain: When the round ends, start the next one (until run.rounds).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (effective, _):
-        k = _round_index(effective, round_index)
+    with simulated_teachers(config) as (served, _):
+        k = _round_index(served, round_index)
         if k is None:
             return None
-        student = _student(effective, student_path, k)
-        round_flow = fair_round.with_options(result_storage=results_dir(effective))
-        return round_flow(effective, k, student, None, refresh, chain).summary
+        student = _student(served, student_path, k)
+        round_flow = fair_round.with_options(result_storage=results_dir(served))
+        return round_flow(served, k, student, None, refresh, chain).summary
 
 
 @flow(name="run-student-inference", log_prints=True)
@@ -130,21 +146,21 @@ def run_student_inference(
 
 @flow(name="run-teacher-committee", log_prints=True)
 def run_teacher_committee(config: FairConfig, round_index: Round = 0, refresh: bool = False) -> dict:
-    """Stage 2 alone: feedback, rationales and peer review for round k's mistakes.
+    """Stages 2 and 3 alone: feedback, rationales and peer review for round k's mistakes.
 
     Args:
         config: The FAIR config (data, student, teachers, review, training, evaluation).
         round_index: Round k (its student-inference stage must be done).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (effective, _):
-        stage = teacher_committee.with_options(result_storage=results_dir(effective))
-        return stage(effective, round_index, refresh)
+    with simulated_teachers(config) as (served, _):
+        stage = teacher_committee.with_options(result_storage=results_dir(served))
+        return stage(served, round_index, refresh)
 
 
 @flow(name="run-training", log_prints=True)
 def run_training(config: FairConfig, round_index: Round = 0, student_path: str | None = None) -> str:
-    """Stage 3 alone: round k's training set, then student_k -> student_k+1 (resumes from checkpoints).
+    """Stage 4 alone: round k's training set, then student_k -> student_k+1 (resumes from checkpoints).
 
     Args:
         config: The FAIR config (data, student, teachers, review, training, evaluation).
@@ -159,7 +175,7 @@ def run_training(config: FairConfig, round_index: Round = 0, student_path: str |
 def run_evaluation(
     config: FairConfig, round_index: Round = 0, student_path: str | None = None
 ) -> float | None:
-    """Stage 4 alone: a student on the test split; returns its accuracy.
+    """Stage 5 alone: a student on the test split; returns its accuracy.
 
     Args:
         config: The FAIR config (data, student, teachers, review, training, evaluation).
@@ -172,7 +188,7 @@ def run_evaluation(
 
 #: Deployment name -> entry flow, as `fair serve` and deployments/prefect.yaml register them.
 ENTRY_FLOWS = {
-    "fair-pipeline": fair_pipeline,
+    "fair-pipeline": run_fair_pipeline,
     "fair-round": run_round,
     "fair-student-inference": run_student_inference,
     "fair-teacher-committee": run_teacher_committee,

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from fair_core.config import ConfigError, FairConfig, load_config
+from fair_core.config import ConfigError, FairConfig
+from flows.commands import fail, load, run_config
 
 ConfigOption = Annotated[
     Path | None,
@@ -24,27 +25,15 @@ CronOption = Annotated[
 DataDir = Annotated[Path, typer.Option(help="The data folder holding runs/<run id>.")]
 
 
-def _fail(message: str) -> None:
-    from flows.cli import _fail as fail  # one error format and exit code for every command
-
-    fail(message)
-
-
 def _config(path: Path | None) -> FairConfig:
-    from flows.runner import preset_path
-
-    try:
-        return load_config(path or preset_path("demo"))
-    except (ConfigError, FileNotFoundError) as err:
-        _fail(str(err))
-        raise
+    return load(path or "demo")
 
 
 def serve(config: ConfigOption = None, cron: CronOption = None) -> None:
     """Register the deployments (pipeline, round, each stage) with the Prefect API in PREFECT_API_URL and
     run their flow runs from this process (Ctrl-C stops)."""
-    from flows.runner import prefect_defaults
     from flows.serving import serve_deployments
+    from flows.settings import prefect_defaults
 
     prefect_defaults()
     serve_deployments(_config(config), cron)
@@ -58,8 +47,8 @@ def up(
     """Start a local Prefect server (UI on http://127.0.0.1:PORT), register the deployments and run their
     flow runs, all in one command (Ctrl-C stops everything)."""
     from flows.console import console
-    from flows.runner import prefect_defaults
     from flows.serving import prefect_server, serve_deployments
+    from flows.settings import prefect_defaults
 
     prefect_defaults()
     cfg = _config(config)
@@ -79,17 +68,15 @@ def resume(
     """Continue a failed or stopped run with its stored config: finished stages come from Prefect's
     persisted results, teacher replies from the cache, training from its last checkpoint."""
     from fair_core.runs import stored_config
-    from flows.cli import _run
 
     try:
         cfg = stored_config(data_dir, run_id)
     except ConfigError as err:
-        _fail(str(err))
-        raise
+        fail(str(err))
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"data_dir": str(data_dir)})})
     if cfg.run_id() != run_id:  # a fixed run.run_id, or a config saved by another version
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"run_id": run_id})})
-    _run(cfg, refresh)
+    run_config(cfg, refresh)
 
 
 def student_ready(
@@ -104,15 +91,15 @@ def student_ready(
     from tasks.events import emit_student_ready
 
     if not os.environ.get("PREFECT_API_URL"):
-        _fail("PREFECT_API_URL is not set: point it at the Prefect server (`fair up` prints it)")
+        fail("PREFECT_API_URL is not set: point it at the Prefect server (`fair up` prints it)")
     if not model.is_dir():
-        _fail(f"--model {model}: no such folder")
+        fail(f"--model {model}: no such folder")
     event_id = emit_student_ready(_config(config), model, round_index, chain)
     from prefect.events.worker import EventsWorker
 
     EventsWorker.drain_all(timeout=30)  # delivered before we say so
     if event_id is None:
-        _fail("the event could not be sent (see the warning above)")
+        fail("the event could not be sent (see the warning above)")
     console.print(f"emitted fair.student.ready {event_id} for {model.resolve()} (round {round_index})")
 
 

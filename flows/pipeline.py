@@ -1,15 +1,18 @@
-"""The `fair-pipeline` Prefect flow: N FAIR rounds, round k+1 starting from round k's student."""
+"""The `fair-pipeline` Prefect flow (N FAIR rounds, round k+1 from round k's student) and `run_pipeline`,
+which runs it from Python or the CLI: key checks first, the offline simulator when the config asks."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
 from fair_core.config import FairConfig
+from fair_core.teachers.keys import resolve_api_key
 from flows.round import fair_round
-from flows.runner import simulated_teachers
+from flows.simulation import simulated_teachers
 from tasks.report import summarize_run
 
 
@@ -22,20 +25,41 @@ def results_dir(config: FairConfig) -> Path:
 def fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[str, Any]]:
     """Run `config.run.rounds` FAIR rounds; finished stages of an earlier attempt come from the cache.
 
-    `refresh` re-asks every teacher request (replies and teacher tasks are not taken from any cache).
-    With `simulator.enabled` the teachers are served by the local simulator (started here unless the
-    caller already runs one for this run).
-
     Args:
         config: The FAIR config (data, student, teachers, review, training, evaluation).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (effective, _):
-        round_flow = fair_round.with_options(result_storage=results_dir(effective))
-        student, accuracy, summaries = None, None, []
-        for k in range(effective.run.rounds):
-            result = round_flow(effective, k, student, accuracy, refresh)
-            student, accuracy = result.student, result.summary["test_accuracy_after"]
-            summaries.append(result.summary)
-        summarize_run(effective.run_id(), summaries)
-        return summaries
+    round_flow = fair_round.with_options(result_storage=results_dir(config))
+    student, accuracy, summaries = None, None, []
+    for k in range(config.run.rounds):
+        result = round_flow(config, k, student, accuracy, refresh)
+        student, accuracy = result.student, result.summary["test_accuracy_after"]
+        summaries.append(result.summary)
+    summarize_run(config.run_id(), summaries)
+    return summaries
+
+
+def check_keys(config: FairConfig) -> None:
+    """Fail before any work when a teacher's key is missing (Secret blocks are checked in the flow)."""
+    if config.simulator.enabled:
+        return
+    for teacher in config.teachers:
+        if not teacher.api_key_secret:
+            resolve_api_key(teacher)
+
+
+@dataclass
+class PipelineRun:
+    """Round summaries, and how many requests the simulator received (None: real providers)."""
+
+    summaries: list[dict[str, Any]]
+    simulator_requests: int | None = None
+
+
+def run_pipeline(config: FairConfig, refresh: bool = False) -> PipelineRun:
+    """Check keys, serve the simulated teachers if configured, run the `fair-pipeline` flow (`refresh`:
+    re-ask every teacher request)."""
+    check_keys(config)
+    with simulated_teachers(config) as (served, simulator):
+        summaries = fair_pipeline(served, refresh)
+        return PipelineRun(summaries, simulator.stats["requests"] if simulator else None)

@@ -1,4 +1,5 @@
-"""The `fair-round` Prefect flow: student_k answers, the committee teaches, student_k+1 is trained."""
+"""The `fair-round` Prefect flow: student_k answers, the committee teaches and reviews, student_k+1 is
+trained and evaluated; plus the round-level helpers the stage deployments share (flows/deployed.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,28 @@ from typing import Any
 
 from prefect import flow
 
-from fair_core.config import FairConfig
-from fair_core.refs import ModelRef
-from fair_core.runs import accuracy_after
-from flows.stages import (
-    committee_stage,
-    evaluation_stage,
-    inference_stage,
-    round_ref,
-    starting_student,
-    training_stage,
-)
+from fair_core.config import ConfigError, FairConfig
+from fair_core.refs import ModelRef, RoundRef, TableRef
+from fair_core.runs import accuracy_after, round_student, trained_student
+from fair_core.store import RunStore
+from tasks.committee import committee_stage
+from tasks.evaluation import evaluation_stage
 from tasks.events import emit_round_completed
+from tasks.inference import inference_stage, resolve_student
 from tasks.report import summarize_round
+from tasks.review import review_stage
+from tasks.training import training_stage
+
+#: Which stage writes each table a later stage reads (for the error when a stage runs too early).
+PRODUCERS = {
+    "examples": "student-inference",
+    "test_examples": "student-inference",
+    "student_outputs": "student-inference",
+    "mistakes": "student-inference",
+    "feedback": "teacher-committee",
+    "rationales": "teacher-committee",
+    "acceptance": "teacher-committee",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,48 @@ class RoundResult:
     round: int
     student: ModelRef
     summary: dict[str, Any]
+
+
+def round_ref(config: FairConfig, round_index: int) -> RoundRef:
+    """The round's folder; records the run's config (for `fair resume` and triggered rounds)."""
+    where = RoundRef(config.run.data_dir, config.run_id(), round_index)
+    data = config.model_dump(mode="json")
+    where.store().set_meta(config_hash=config.config_hash(), config=data)
+    RunStore(config.run.data_dir, config.run_id()).save_config(data)
+    return where
+
+
+def stage_table(where: RoundRef, name: str) -> TableRef:
+    """A table an earlier stage wrote; a clear error naming that stage when it is missing."""
+    if not where.store().exists(name):
+        raise ConfigError(
+            f"run {where.run_id} round {where.round}: table {name!r} is missing; run the "
+            f"{PRODUCERS.get(name, 'earlier')} stage of this round first"
+        )
+    return where.table(name)
+
+
+def starting_student(config: FairConfig, round_index: int, student: ModelRef | None = None) -> ModelRef:
+    """student_k: the given model, else round k-1's trained student, else the configured base model."""
+    if student is not None:
+        return student
+    base = resolve_student(config.student, config.run.data_dir)
+    return round_student(config, round_index, base)
+
+
+def round_trained_student(config: FairConfig, round_index: int) -> ModelRef:
+    """student_k+1 as round k's training stage left it on disk."""
+    return trained_student(config, round_index, resolve_student(config.student, config.run.data_dir))
+
+
+def check_served(config: FairConfig) -> None:
+    """With `simulator.enabled` every teacher must point at a running simulator (the entry point starts
+    it); otherwise the requests would go to the real providers."""
+    if config.simulator.enabled and not all(t.base_url for t in config.teachers):
+        raise ConfigError(
+            "simulator.enabled: start the run with run_pipeline(), `fair run` or the fair-pipeline "
+            "deployment, which serve the simulated teachers (or set simulator.enabled: false)"
+        )
 
 
 @flow(name="fair-round", flow_run_name="round-{round_index}", log_prints=True)
@@ -41,15 +93,18 @@ def fair_round(
     chain: bool = False,
 ) -> RoundResult:
     """One FAIR round: infer -> mistakes -> feedback and rationales -> peer review -> training set ->
-    fine-tune -> evaluate. `student` is student_k (default: round k-1's student, or the base model).
+    fine-tune -> evaluate -> report. `student` is student_k (default: round k-1's student, or the base
+    model).
 
     At the end it emits `fair.round.completed`; with `chain` (and rounds left) that event starts the next
     round through the round deployment's trigger."""
+    check_served(config)
     where = round_ref(config, round_index)
     current = starting_student(config, round_index, student)
     train, mistakes = inference_stage(config, where, current)
-    committee = committee_stage(config, where, train, mistakes, refresh)
-    trained = training_stage(config, where, current, train, mistakes, committee)
+    feedback, rationales = committee_stage(config, where, train, mistakes, refresh)
+    acceptance = review_stage(config, where, train, rationales, refresh)
+    trained = training_stage(config, where, current, train, mistakes, feedback, rationales, acceptance)
     evaluation_stage(config, where, trained)
     if accuracy_before is None:
         accuracy_before = accuracy_after(config, round_index - 1)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from fair_core.config.base import ConfigError, Section
 from fair_core.config.data import DatasetConfig
-from fair_core.config.run import PromptConfig, RunSettings, SimulatorConfig
-from fair_core.config.student import EvaluationConfig, StudentConfig
-from fair_core.config.teachers import ReviewConfig, TeacherConfig
+from fair_core.config.evaluation import EvaluationConfig
+from fair_core.config.presets import config_path, list_presets
+from fair_core.config.prompts import PromptConfig
+from fair_core.config.review import ReviewConfig
+from fair_core.config.run import RunSettings
+from fair_core.config.simulator import SimulatorConfig
+from fair_core.config.student import StudentConfig
+from fair_core.config.teachers import TeacherConfig
 from fair_core.config.training import TrainingConfig
-from fair_core.hashing import stable_hash
+from fair_core.identity import result_hash, section_paths
 
 
 class FairConfig(Section):
@@ -50,20 +56,21 @@ class FairConfig(Section):
         return self
 
     def config_hash(self) -> str:
-        """Hash of everything that changes results: endpoints, key locations, limits and data_dir excluded."""
-        data = self.model_dump(mode="json")
-        data["run"].pop("data_dir")
-        data["run"].pop("budget_usd", None)  # a raised budget continues the same run
-        for how in ("teacher_task_retries", "teacher_task_retry_delay_s"):  # how hard to try, not what
-            data["run"].pop(how, None)
-        data["teachers"] = [t.identity() | {"name": t.name} for t in self.teachers]
-        return stable_hash(data)
+        """Hash of everything that can change results (`fair_core.identity`: volatile fields left out)."""
+        return result_hash(self)
 
     def run_id(self) -> str:
         return self.run.run_id or f"{self.run.name}-{self.config_hash()[:8]}"
 
-    def data_path(self) -> Path:
-        return Path(self.run.data_dir).expanduser()
+
+@functools.cache
+def _section_paths() -> dict[type[BaseModel], str]:
+    return section_paths(FairConfig)
+
+
+def section_path(section: type[BaseModel]) -> str:
+    """Dotted path of a section class in `FairConfig`: `TeacherConfig` -> `teachers.*` (KeyError: none)."""
+    return _section_paths()[section]
 
 
 def _apply_override(data: dict[str, Any], dotted: str) -> None:
@@ -98,10 +105,11 @@ def parse_config(data: dict[str, Any], source: str = "<config>", overrides: list
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> FairConfig:
-    """Read a YAML config file, apply KEY=VALUE overrides, validate."""
-    path = Path(path)
+    """Read a YAML config file or a packaged preset by name (`demo`), apply KEY=VALUE overrides, validate."""
+    path = config_path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        known = ", ".join(list_presets())
+        raise ConfigError(f"{path}: config file not found (nor a preset: {known})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

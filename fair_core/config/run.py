@@ -1,4 +1,4 @@
-"""Run-level settings: name, data folder, rounds, seed; prompt templates; the offline simulator."""
+"""Run-level settings: name, data folder, rounds, seed, budget and teacher-task retries."""
 
 from __future__ import annotations
 
@@ -30,23 +30,4 @@ class RunSettings(Section):
         description="Most requests per Prefect teacher task (teacher x role x shard); empty: one task "
         "per teacher and role. A failing provider fails only its own tasks; a retry re-sends their missing "
         "requests.",
-    )
-
-
-class PromptConfig(Section):
-    template_dir: str | None = Field(
-        None, description="Folder of template files replacing the built-in ones."
-    )
-
-
-class SimulatorConfig(Section):
-    enabled: bool = Field(False, description="Serve every teacher from the local simulator (offline demo).")
-    wrong_rate: float = Field(0.15, ge=0, le=1, description="Share of rationales the simulator gets wrong.")
-    unparseable_rate: float = Field(0.02, ge=0, le=1, description="Share of reviews with no score.")
-    latency_ms: float = Field(0.0, ge=0, description="Delay before each simulated reply.")
-    fail_teacher: str | None = Field(
-        None, description="Fault drill: this teacher's every request gets HTTP 500 (see fail_attempts)."
-    )
-    fail_attempts: int = Field(
-        1, ge=0, description="Fault drill: how many attempts (flow runs) of a run see fail_teacher fail."
     )

@@ -1,4 +1,4 @@
-"""Student settings: the model and inference backend (transformers or vLLM), sharding; evaluation decoding."""
+"""Student settings: the model, the inference backend (transformers or vLLM), vLLM options, sharding."""
 
 from __future__ import annotations
 
@@ -7,6 +7,44 @@ from typing import Literal
 from pydantic import Field
 
 from fair_core.config.base import Section
+
+
+class VllmConfig(Section):
+    """vLLM-only options of the student: its environment, memory, GPUs, or a running `vllm serve`."""
+
+    env: str | None = Field(
+        None,
+        description="Virtual environment with vLLM (made by scripts/setup_vllm_env.sh). Empty: "
+        "$FAIR_VLLM_ENV, else .venv-vllm in the project folder.",
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs the model is sharded over.")
+    kv_cache_gb: float | None = Field(
+        None,
+        gt=0,
+        description="KV-cache size in GiB (empty: 2 on CPU; on a GPU the memory share below).",
+    )
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="On a GPU: share of its memory vLLM may use (empty: vLLM's 0.9)."
+    )
+    enforce_eager: bool = Field(
+        False, description="No CUDA graphs / compilation (starts faster, decodes slower)."
+    )
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible URL of a running `vllm serve` (e.g. http://127.0.0.1:8000/v1); with "
+        "backend vllm the student is asked there instead of starting a worker.",
+    )
+    api: Literal["completions", "chat"] = Field(
+        "completions",
+        description="`vllm serve` API: completions (prompts formatted and tokenized here, exactly as the "
+        "other backends do) or chat (the server applies its own chat template).",
+    )
+    served_model: str | None = Field(
+        None, description="`vllm serve`: the base model's served name (empty: the first model it lists)."
+    )
+    api_key_env: str = Field(
+        "VLLM_API_KEY", description="`vllm serve`: environment variable holding its --api-key, if any."
+    )
 
 
 class StudentConfig(Section):
@@ -18,7 +56,7 @@ class StudentConfig(Section):
     backend: Literal["auto", "transformers", "vllm"] = Field(
         "auto",
         description="Inference backend. auto: vLLM when its environment exists and a GPU is present, else "
-        "transformers; vllm: the vLLM worker (CPU too), or a running `vllm serve` when vllm_base_url is set.",
+        "transformers; vllm: the vLLM worker (CPU too), or a running `vllm serve` when vllm.base_url is set.",
     )
     chat_template: bool | None = Field(None, description="Wrap prompts in the chat template (empty: if any).")
     system_prompt: str | None = Field(None, description="System message for chat students.")
@@ -45,48 +83,6 @@ class StudentConfig(Section):
         description="Split each inference stage into this many Prefect tasks (one part of the table each, "
         "then concatenated), so a Dask/Ray task runner or several workers spread them; 1: one task.",
     )
-    vllm_env: str | None = Field(
-        None,
-        description="Virtual environment with vLLM (made by scripts/setup_vllm_env.sh). Empty: "
-        "$FAIR_VLLM_ENV, else .venv-vllm in the project folder.",
-    )
-    tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs the model is sharded over.")
-    vllm_kv_cache_gb: float | None = Field(
-        None,
-        gt=0,
-        description="vLLM: KV-cache size in GiB (empty: 2 on CPU; on a GPU the memory share below).",
-    )
-    vllm_gpu_memory_utilization: float | None = Field(
-        None, gt=0, le=1, description="vLLM on a GPU: share of its memory vLLM may use (empty: vLLM's 0.9)."
-    )
-    vllm_enforce_eager: bool = Field(
-        False, description="vLLM: no CUDA graphs / compilation (starts faster, decodes slower)."
-    )
-    vllm_base_url: str | None = Field(
-        None,
-        description="OpenAI-compatible URL of a running `vllm serve` (e.g. http://127.0.0.1:8000/v1); with "
-        "backend vllm the student is asked there instead of starting a worker.",
-    )
-    vllm_api: Literal["completions", "chat"] = Field(
-        "completions",
-        description="`vllm serve` API: completions (prompts formatted and tokenized here, exactly as the "
-        "other backends do) or chat (the server applies its own chat template).",
-    )
-    vllm_served_model: str | None = Field(
-        None, description="`vllm serve`: the base model's served name (empty: the first model it lists)."
-    )
-    vllm_api_key_env: str = Field(
-        "VLLM_API_KEY", description="`vllm serve`: environment variable holding its --api-key, if any."
-    )
-
-
-class EvaluationConfig(Section):
-    enabled: bool = Field(True, description="Evaluate each new student on the test split.")
-    baseline: bool = Field(True, description="Also evaluate the starting student before round 0.")
-    max_new_tokens: int | None = Field(None, ge=1, description="Generation budget (empty: the student's).")
-    greedy: bool = Field(True, description="Greedy decoding (deterministic); off samples with the run seed.")
-    temperature: float = Field(0.7, gt=0, description="Temperature when not greedy.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling share when not greedy.")
-    seed: int | None = Field(
-        None, description="Seed of sampled runs (empty: run.seed); the same seed gives the same answers."
+    vllm: VllmConfig = Field(
+        default_factory=VllmConfig, description="vLLM options (backend vllm, or auto choosing it)."
     )

@@ -1,4 +1,4 @@
-"""Teacher committee settings: provider, model, endpoint, key location, sampling, limits; peer review."""
+"""Teacher committee settings: provider, model, endpoint, key location, sampling, limits."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from fair_core.config.base import Section
+from fair_core.identity import teacher_identity
 
 ProviderName = Literal["openai", "gemini", "mistral"]
 
@@ -66,17 +67,4 @@ class TeacherConfig(Section):
 
     def identity(self) -> dict[str, Any]:
         """What makes two teachers' replies interchangeable (the endpoint and limits are not part of it)."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "top_p": self.top_p,
-        } | ({"safety_settings": dict(sorted(self.safety_settings.items()))} if self.safety_settings else {})
-
-
-class ReviewConfig(Section):
-    enabled: bool = Field(True, description="Peer review on; off keeps every parsed rationale.")
-    threshold: float = Field(3.0, description="Accept a rationale when its mean valid score is above this.")
-    min_valid_scores: int = Field(1, ge=1, description="Fewest valid (1..5) scores needed to accept.")
-    gold_check: bool = Field(False, description="Also require the rationale's final answer to match gold.")
+        return teacher_identity(self)

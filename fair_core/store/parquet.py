@@ -131,6 +131,13 @@ class RoundStore:
     def rows(self, name: str, part: str | None = None) -> list[dict[str, Any]]:
         return self.read(name, part).to_pylist()
 
+    def rows_if_present(self, name: str) -> list[dict[str, Any]]:
+        """A table's rows, or [] when it is missing or unreadable (reports of a round still running)."""
+        try:
+            return self.rows(name) if self.exists(name) else []
+        except StoreError:
+            return []
+
     def content_hash(self, name: str, part: str | None = None) -> str:
         """Hash of a table's files (a partitioned table: all its parts)."""
         if part is not None:

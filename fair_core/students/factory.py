@@ -25,30 +25,30 @@ def choose_backend(cfg: StudentConfig) -> str:
     """
     if cfg.backend != "auto":
         return cfg.backend
-    if cfg.vllm_base_url:
+    if cfg.vllm.base_url:
         return "vllm"
     from fair_core.students.vllm_backend import vllm_python
 
-    return "vllm" if vllm_python(cfg.vllm_env) is not None and gpu_count() > 0 else "transformers"
+    return "vllm" if vllm_python(cfg.vllm.env) is not None and gpu_count() > 0 else "transformers"
 
 
 def open_student(cfg: StudentConfig, model: ModelRef, shard: int = 0) -> StudentBackend:
     """A loaded student for `model` (base + optional LoRA adapter) with the configured backend.
 
     `shard` is the index of the inference shard this backend serves: on a machine with several GPUs,
-    shards are spread over them (one GPU each, or `tensor_parallel_size` GPUs each for vLLM).
+    shards are spread over them (one GPU each, or `vllm.tensor_parallel_size` GPUs each for vLLM).
     """
     backend = choose_backend(cfg)
-    if backend == "vllm" and cfg.vllm_base_url:
+    if backend == "vllm" and cfg.vllm.base_url:
         from fair_core.students.vllm_server_backend import VLLMServerStudent
 
         return VLLMServerStudent(
-            cfg.vllm_base_url,
+            cfg.vllm.base_url,
             model.base,
             model.adapter,
-            api=cfg.vllm_api,
-            served_model=cfg.vllm_served_model,
-            api_key_env=cfg.vllm_api_key_env,
+            api=cfg.vllm.api,
+            served_model=cfg.vllm.served_model,
+            api_key_env=cfg.vllm.api_key_env,
             chat_template=cfg.chat_template,
             system_prompt=cfg.system_prompt,
         )
@@ -59,15 +59,15 @@ def open_student(cfg: StudentConfig, model: ModelRef, shard: int = 0) -> Student
         return VLLMStudent(
             model.base,
             model.adapter,
-            env=cfg.vllm_env,
+            env=cfg.vllm.env,
             dtype=cfg.dtype,
             chat_template=cfg.chat_template,
             system_prompt=cfg.system_prompt,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            kv_cache_gb=cfg.vllm_kv_cache_gb,
-            gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-            enforce_eager=cfg.vllm_enforce_eager,
-            cuda_visible_devices=gpu_slot(shard, cfg.tensor_parallel_size, gpus),
+            tensor_parallel_size=cfg.vllm.tensor_parallel_size,
+            kv_cache_gb=cfg.vllm.kv_cache_gb,
+            gpu_memory_utilization=cfg.vllm.gpu_memory_utilization,
+            enforce_eager=cfg.vllm.enforce_eager,
+            cuda_visible_devices=gpu_slot(shard, cfg.vllm.tensor_parallel_size, gpus),
         )
     from fair_core.students.transformers_backend import TransformersStudent
 

@@ -58,7 +58,7 @@ def require_vllm_python(configured: str | None = None) -> Path:
     if python is None:
         raise BackendUnavailableError(
             f"student.backend 'vllm' needs the vLLM environment at {vllm_env_dir(configured)}, which is "
-            f"missing or incomplete: create it with `{SETUP_SCRIPT}` (or set student.vllm_env / "
+            f"missing or incomplete: create it with `{SETUP_SCRIPT}` (or set student.vllm.env / "
             f"${ENV_VARIABLE} to an existing one)"
         )
     return python

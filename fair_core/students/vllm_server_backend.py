@@ -1,4 +1,4 @@
-"""`StudentBackend` on a running `vllm serve`, reached through the OpenAI client (student.vllm_base_url).
+"""`StudentBackend` on a running `vllm serve`, reached through the OpenAI client (student.vllm.base_url).
 
 Completions API (default): prompts are formatted and tokenized here with `encode_prompt`, exactly as the
 other backends do, and sent as token ids; the generated ids come back (`return_token_ids`) and are decoded
@@ -71,8 +71,8 @@ class VLLMServerStudent:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         except (OSError, ValueError) as err:
             raise BackendUnavailableError(
-                f"vllm_api 'completions' formats prompts here and needs the student's tokenizer at "
-                f"{model_path} ({err}); use student.vllm_api 'chat' when the model is only on the server"
+                f"vllm.api 'completions' formats prompts here and needs the student's tokenizer at "
+                f"{model_path} ({err}); use student.vllm.api 'chat' when the model is only on the server"
             ) from None
         self.eos_ids = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
 

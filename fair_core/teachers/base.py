@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from fair_core.hashing import canonical_json, stable_hash
+from fair_core.identity import teacher_identity
 from fair_core.records import Message
 
 if TYPE_CHECKING:
@@ -65,18 +66,11 @@ class ChatRequest:
 
     @classmethod
     def for_teacher(cls, cfg: TeacherConfig, messages: Sequence[Message], sample: int = 0) -> ChatRequest:
-        """A request with a teacher's provider, model and sampling parameters."""
-        return cls(
-            teacher=cfg.name,
-            provider=cfg.provider,
-            model=cfg.model,
-            messages=tuple(messages),
-            temperature=cfg.temperature,
-            max_tokens=cfg.max_tokens,
-            top_p=cfg.top_p,
-            sample=sample,
-            safety=tuple(sorted(cfg.safety_settings.items())),
-        )
+        """A request with the teacher's identity (`fair_core.identity.teacher_identity`): provider, model,
+        sampling parameters and safety settings."""
+        identity = teacher_identity(cfg)
+        safety = tuple(sorted(identity.pop("safety_settings", {}).items()))
+        return cls(teacher=cfg.name, messages=tuple(messages), sample=sample, safety=safety, **identity)
 
     def canonical(self) -> dict[str, Any]:
         """What makes two requests interchangeable: no teacher name, no endpoint, no key."""
@@ -191,18 +185,27 @@ def require_sdk(module: str, package: str, extra: str | None) -> ModuleType:
         raise ProviderSetupError(f"this teacher needs the {package} package ({err}): run {how}") from None
 
 
-def build_provider(cfg: TeacherConfig, api_key: str) -> TeacherProvider:
-    """The provider implementation for `cfg.provider`, imported only when asked for."""
-    module_name = PROVIDER_MODULES.get(cfg.provider)
+def load_provider_module(modules: Mapping[str, str], provider: str, unknown: str, missing: str) -> ModuleType:
+    """The module implementing `provider` in `modules` (imported now); `ProviderSetupError(unknown)` when
+    the name is not in `modules`, `ProviderSetupError(missing)` when its module does not exist."""
+    module_name = modules.get(provider)
     if module_name is None:
-        known = ", ".join(sorted(PROVIDER_MODULES))
-        raise ProviderSetupError(f"teacher {cfg.name!r}: unknown provider {cfg.provider!r} (known: {known})")
+        raise ProviderSetupError(unknown)
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name != module_name:
             raise
-        raise ProviderSetupError(
-            f"teacher {cfg.name!r}: provider {cfg.provider!r} is not implemented in this version"
-        ) from None
+        raise ProviderSetupError(missing) from None
+
+
+def build_provider(cfg: TeacherConfig, api_key: str) -> TeacherProvider:
+    """The provider implementation for `cfg.provider`, imported only when asked for."""
+    known = ", ".join(sorted(PROVIDER_MODULES))
+    module = load_provider_module(
+        PROVIDER_MODULES,
+        cfg.provider,
+        unknown=f"teacher {cfg.name!r}: unknown provider {cfg.provider!r} (known: {known})",
+        missing=f"teacher {cfg.name!r}: provider {cfg.provider!r} is not implemented in this version",
+    )
     return module.create_provider(cfg, api_key)

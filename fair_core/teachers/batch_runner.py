@@ -18,13 +18,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fair_core.hashing import stable_hash
+from fair_core.teachers.attempts import budget_response
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, TeacherProvider
 from fair_core.teachers.batch import FINAL_STATES, BatchJob, BatchProvider
 from fair_core.teachers.cache import CACHEABLE, ResponseCache
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
-from fair_core.teachers.engine import CallResult, EngineProgress, budget_response, run_requests
+from fair_core.teachers.engine import CallOptions, CallResult, run_requests
 from fair_core.teachers.ledger import RunLedger
-from fair_core.teachers.sidecar import JobRecord, Sidecar
+from fair_core.teachers.sidecar import Sidecar
+from fair_core.teachers.tracking import EngineProgress
 
 logger = logging.getLogger(__name__)
 
@@ -38,24 +40,12 @@ class BatchRun:
     """Replies in input order and every job this run submitted or resumed (for the `batch_jobs` table)."""
 
     results: list[CallResult]
-    jobs: list[JobRecord] = field(default_factory=list)
+    jobs: list[BatchJob] = field(default_factory=list)
     online_fallback: int = 0
 
 
 def job_key(teacher: str, custom_ids: Sequence[str]) -> str:
     return stable_hash(["batch-job", teacher, sorted(custom_ids)])
-
-
-def _as_job(record: JobRecord) -> BatchJob:
-    return BatchJob(
-        record.job_id,
-        record.provider,
-        record.teacher,
-        record.custom_ids,
-        record.state,  # type: ignore[arg-type]
-        dict(record.meta),
-        record.error,
-    )
 
 
 class _Batches:
@@ -84,7 +74,7 @@ class _Batches:
         self.requests, self.total = requests, len(requests)
         self.replies: dict[str, ChatResponse] = {}
         self.online: list[str] = []
-        self.jobs: list[JobRecord] = []
+        self.jobs: list[BatchJob] = []
         self.fatal: str | None = None
         self.done = 0
 
@@ -96,7 +86,7 @@ class _Batches:
                 logger.exception("batch progress callback failed; no further progress is reported")
                 self.report = None
 
-    async def submit(self, requests: Sequence[ChatRequest], key: str) -> JobRecord | None:
+    async def submit(self, requests: Sequence[ChatRequest], key: str) -> BatchJob | None:
         """Submit one job and persist it at once; None when it went wrong (its requests go online)."""
         try:
             job = await self.batch.submit(requests)
@@ -106,16 +96,16 @@ class _Batches:
             else:
                 logger.warning("teacher %r: batch submit failed (%s); sending online", self.teacher, err)
             return None
-        record = JobRecord(
-            key,
-            self.teacher,
-            self.provider,
-            job.job_id,
-            job.state,
-            tuple(job.custom_ids),
-            {str(k): str(v) for k, v in job.meta.items()},
-            job.error,
-            time.time(),
+        record = replace(
+            job,
+            teacher=self.teacher,
+            provider=self.provider,
+            custom_ids=tuple(job.custom_ids),
+            meta={str(k): str(v) for k, v in job.meta.items()},
+            job_key=key,
+            submitted_at=time.time(),
+            finished_at=None,
+            consumed=False,
         )
         await asyncio.to_thread(self.sidecar.put_job, record)
         logger.info(
@@ -123,10 +113,10 @@ class _Batches:
         )
         return record
 
-    async def poll(self, record: JobRecord, timeout_s: float) -> bool:
+    async def poll(self, record: BatchJob, timeout_s: float) -> bool:
         """Poll once; True when the job is final (expired on our side after `timeout_s`)."""
         try:
-            job = await self.batch.poll(_as_job(record))
+            job = await self.batch.poll(record)
         except ProviderError as err:
             if err.kind == "fatal":
                 self.fatal = err.message
@@ -141,19 +131,19 @@ class _Batches:
             return True
         if time.time() - record.submitted_at > timeout_s:
             try:
-                await self.batch.cancel(_as_job(record))
+                await self.batch.cancel(record)
             except ProviderError as err:
                 logger.warning("teacher %r: cancelling batch job %s: %s", self.teacher, record.job_id, err)
             record.state, record.error = "expired", f"no result within batch_timeout_s={timeout_s:g}s"
             return True
         return False
 
-    async def collect(self, record: JobRecord, wanted: set[str]) -> None:
+    async def collect(self, record: BatchJob, wanted: set[str]) -> None:
         """Take a final job's replies into the cache; its other wanted rows go online. Marks it consumed."""
         found: Mapping[str, ChatResponse] = {}
         if record.state == "completed":
             try:
-                found = await self.batch.results(_as_job(record))
+                found = await self.batch.results(record)
             except ProviderError as err:
                 logger.warning("teacher %r: results of batch %s: %s", self.teacher, record.job_id, err)
                 record.error = err.message
@@ -186,7 +176,7 @@ class _Batches:
                 self.ledger.persist(self.teacher, key, "batch", cost)
 
 
-def _progress_line(records: Sequence[JobRecord]) -> str:
+def _progress_line(records: Sequence[BatchJob]) -> str:
     parts = []
     for r in records:
         counts = ""
@@ -209,7 +199,7 @@ async def run_batch_requests(
     price: Price | None = None,
     ledger: RunLedger | None = None,
     progress: BatchReport | None = None,
-    online_options: Mapping[str, Any] | None = None,
+    online_options: CallOptions | Mapping[str, Any] | None = None,
 ) -> BatchRun:
     """Replies to one teacher's `requests` (input order) through its batch API, then the online path."""
     requests = list(requests)
@@ -282,11 +272,12 @@ async def run_batch_requests(
         def report(p: EngineProgress) -> None:
             state.emit(f"online fallback {p.done}/{p.total}: {p.info()}")
 
-        options = dict(online_options or {})
-        options.setdefault("max_concurrency", {})
-        options.setdefault("refresh", refresh)
+        if isinstance(online_options, CallOptions):
+            options = online_options
+        else:  # a mapping of CallOptions fields; `refresh` defaults to this call's
+            options = CallOptions.of({"refresh": refresh, **(online_options or {})})
         online_results = await run_requests(
-            [unique[k] for k in fallback], {teacher: online}, cache, progress=report, **options
+            [unique[k] for k in fallback], {teacher: online}, cache, options, progress=report
         )
         for key, result in zip(fallback, online_results, strict=True):
             replies[key] = (result.response, False, result.attempts)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fair_core.teachers.base import ChatRequest, ChatResponse
+from fair_core.teachers.sqlite import ConnectionPool
 
 #: Only these replies are kept; errors are asked again next time.
 CACHEABLE = frozenset({"ok", "refused"})
@@ -37,41 +36,15 @@ class ResponseCache:
     """
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
-        self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        self._pool = ConnectionPool(path, busy_timeout_s, "response cache")
+        self.path, self.busy_timeout_s = self._pool.path, busy_timeout_s
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
         self._counts = {"hits": 0, "misses": 0, "puts": 0, "skipped": 0}
-        with self._connection() as conn:
+        with self._pool.transaction() as conn:
             conn.execute(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                conn.close()
-                raise RuntimeError(
-                    f"response cache {self.path}: cannot switch SQLite to WAL mode (got {mode})"
-                )
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        with conn:  # commit on success, roll back on error
-            yield conn
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -84,7 +57,7 @@ class ResponseCache:
         """Cached replies of the keys found (missing keys are absent from the result)."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, ChatResponse] = {}
-        conn = self._connect()
+        conn = self._pool.connect()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -109,20 +82,20 @@ class ResponseCache:
             response.to_json(),
             time.time(),
         )
-        with self._connection() as conn:
+        with self._pool.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", row)
         self._count("puts")
         return True
 
     def __len__(self) -> int:
-        return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        return int(self._pool.connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def journal_mode(self) -> str:
-        return str(self._connect().execute("PRAGMA journal_mode").fetchone()[0])
+        return str(self._pool.connect().execute("PRAGMA journal_mode").fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
         """Rows per provider/model and status, and this object's hits, misses and puts."""
-        conn = self._connect()
+        conn = self._pool.connect()
         by_model: dict[str, int] = {}
         by_status: dict[str, int] = {}
         query = "SELECT provider, model, status, COUNT(*) FROM responses GROUP BY provider, model, status"
@@ -141,11 +114,7 @@ class ResponseCache:
 
     def close(self) -> None:
         """Close every thread's connection (the cache reopens on next use)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for conn in connections:
-            conn.close()
+        self._pool.close()
 
     def __enter__(self) -> ResponseCache:
         return self

@@ -11,15 +11,19 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from fair_core.teachers.attempts import MAX_RETRY_AFTER_S, TeacherLane, budget_response, send_with_retries
+from fair_core.teachers.attempts import TeacherLane, budget_response, send_with_retries
 from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
 from fair_core.teachers.cache import CACHEABLE, ResponseCache
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.runtime import RateLimits, get_runtime
 from fair_core.teachers.tracking import EngineProgress, Tracker
+
+if TYPE_CHECKING:
+    from fair_core.config import TeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,31 +61,71 @@ def _store(
             logger.error("spend ledger: could not record a cost (%s)", err)
 
 
+@dataclass(frozen=True)
+class CallOptions:
+    """How a batch of requests is sent (per teacher name where a mapping).
+
+    `limits` (shared RPM/TPM/concurrency, from the runtime) replace `max_concurrency`; teachers missing
+    from `max_concurrency` or `max_retries` get 16 and 5. `timeouts` bound each attempt. With a `ledger`,
+    each request reserves its worst-case cost (`prices`) before it is sent. `refresh` asks again and
+    overwrites the cache.
+    """
+
+    max_concurrency: Mapping[str, int] = field(default_factory=dict)
+    max_retries: Mapping[str, int] | int = DEFAULT_RETRIES
+    limits: Mapping[str, RateLimits] | None = None
+    timeouts: Mapping[str, float] | None = None
+    prices: Mapping[str, Price | None] | None = None
+    ledger: RunLedger | None = None
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    refresh: bool = False
+
+    @classmethod
+    def for_teacher(
+        cls,
+        cfg: TeacherConfig,
+        *,
+        limits: RateLimits | None = None,
+        price: Price | None = None,
+        ledger: RunLedger | None = None,
+        refresh: bool = False,
+    ) -> CallOptions:
+        """One teacher's settings from its config (concurrency, retries, timeout), limits, price, ledger."""
+        return cls(
+            max_concurrency={cfg.name: cfg.max_concurrency},
+            max_retries=cfg.max_retries,
+            limits={cfg.name: limits} if limits is not None else None,
+            timeouts={cfg.name: cfg.timeout_s},
+            prices={cfg.name: price},
+            ledger=ledger,
+            refresh=refresh,
+        )
+
+    @classmethod
+    def of(cls, options: CallOptions | Mapping[str, Any] | None = None, **changes: Any) -> CallOptions:
+        """`options` (an instance, a mapping of its fields, or the defaults) with `changes` applied."""
+        base = options if isinstance(options, CallOptions) else cls(**dict(options or {}))
+        return replace(base, **changes) if changes else base
+
+
 async def run_requests(
     requests: Sequence[ChatRequest],
     providers: Mapping[str, TeacherProvider],
     cache: ResponseCache,
+    options: CallOptions | None = None,
     *,
-    max_concurrency: Mapping[str, int],
-    max_retries: Mapping[str, int] | int = DEFAULT_RETRIES,
-    refresh: bool = False,
     progress: Callable[[EngineProgress], None] | None = None,
-    backoff_base: float = 0.5,
-    backoff_max: float = 30.0,
-    limits: Mapping[str, RateLimits] | None = None,
-    timeouts: Mapping[str, float] | None = None,
-    prices: Mapping[str, Price | None] | None = None,
-    ledger: RunLedger | None = None,
+    **changes: Any,
 ) -> list[CallResult]:
     """Replies to `requests` in input order: cached ones first, the rest sent concurrently per teacher.
 
-    Identical requests (same key) are sent once. Replies go to the cache as soon as they arrive; `refresh`
-    asks again and overwrites. A fatal error stops its teacher only. `limits` (shared RPM/TPM/concurrency,
-    from the runtime) replace the per-call `max_concurrency`; teachers missing from `max_concurrency` or
-    `max_retries` get 16 and 5. `timeouts` bound each attempt. With a `ledger`, each request reserves its
-    worst-case cost (`prices`) before it is sent; once the budget is reached the rest are not sent and get
-    an `error` reply with `meta['budget']`.
+    Identical requests (same key) are sent once. Replies go to the cache as soon as they arrive. A fatal
+    error stops its teacher only. `options` say how to send (`changes`: fields of it to override, e.g.
+    `max_concurrency={...}`). With a ledger, once the budget is reached the rest are not sent and get an
+    `error` reply with `meta['budget']`.
     """
+    opts = CallOptions.of(options, **changes)
     requests = list(requests)
     missing = sorted({r.teacher for r in requests} - set(providers))
     if missing:
@@ -91,7 +135,7 @@ async def run_requests(
     for index, request in enumerate(requests):
         groups.setdefault(request.key(), []).append(index)
     tracker = Tracker(len(requests), sorted({r.teacher for r in requests}), progress)
-    if not refresh and groups:
+    if not opts.refresh and groups:
         found = await asyncio.to_thread(cache.get_many, list(groups))
         for key, response in found.items():
             for index in groups.pop(key):
@@ -101,15 +145,18 @@ async def run_requests(
     tracker.emit()
     teachers = {}
     for name in {requests[indices[0]].teacher for indices in groups.values()}:
-        shared = (limits or {}).get(name)
+        shared = (opts.limits or {}).get(name)
+        concurrency = _setting(opts.max_concurrency, name, DEFAULT_CONCURRENCY)
         teachers[name] = TeacherLane(
             name,
             providers[name],
-            shared or RateLimits(name, max_concurrency=_setting(max_concurrency, name, DEFAULT_CONCURRENCY)),
-            _setting(max_retries, name, DEFAULT_RETRIES),
-            (timeouts or {}).get(name),
-            (prices or {}).get(name),
+            shared or RateLimits(name, max_concurrency=concurrency),
+            _setting(opts.max_retries, name, DEFAULT_RETRIES),
+            (opts.timeouts or {}).get(name),
+            (opts.prices or {}).get(name),
         )
+
+    ledger = opts.ledger
 
     async def run_group(indices: list[int]) -> None:
         request = requests[indices[0]]
@@ -121,7 +168,7 @@ async def run_requests(
         else:
             try:
                 response, attempts = await send_with_retries(
-                    request, teacher, tracker, backoff_base, backoff_max
+                    request, teacher, tracker, opts.backoff_base, opts.backoff_max
                 )
             except BaseException:
                 if ledger is not None:
@@ -154,43 +201,23 @@ def run_requests_sync(
     requests: Sequence[ChatRequest],
     providers: Mapping[str, TeacherProvider],
     cache: ResponseCache,
+    options: CallOptions | None = None,
     *,
-    max_concurrency: Mapping[str, int],
-    max_retries: Mapping[str, int] | int = DEFAULT_RETRIES,
-    refresh: bool = False,
     progress: Callable[[EngineProgress], None] | None = None,
-    backoff_base: float = 0.5,
-    backoff_max: float = 30.0,
     close_providers: bool = True,
-    limits: Mapping[str, RateLimits] | None = None,
-    timeouts: Mapping[str, float] | None = None,
-    prices: Mapping[str, Price | None] | None = None,
-    ledger: RunLedger | None = None,
+    **changes: Any,
 ) -> list[CallResult]:
     """`run_requests` on the process-wide runtime loop, from any thread (blocks until done).
 
     The providers' network clients belong to that loop; they are closed at the end (`close_providers`),
-    and providers built on `OpenAIProvider` open a new client on their next use. `limits` must come from
-    the same runtime (`get_runtime().limits_for(cfg)`).
+    and providers built on `OpenAIProvider` open a new client on their next use. Limits in `options` must
+    come from the same runtime (`get_runtime().limits_for(cfg)`).
     """
+    opts = CallOptions.of(options, **changes)
 
     async def main() -> list[CallResult]:
         try:
-            return await run_requests(
-                requests,
-                providers,
-                cache,
-                max_concurrency=max_concurrency,
-                max_retries=max_retries,
-                refresh=refresh,
-                progress=progress,
-                backoff_base=backoff_base,
-                backoff_max=backoff_max,
-                limits=limits,
-                timeouts=timeouts,
-                prices=prices,
-                ledger=ledger,
-            )
+            return await run_requests(requests, providers, cache, opts, progress=progress)
         finally:
             if close_providers:
                 await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
@@ -200,13 +227,3 @@ def run_requests_sync(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fair-teachers") as pool:
             return pool.submit(asyncio.run, main()).result()
     return runtime.run(main())
-
-
-__all__ = [
-    "MAX_RETRY_AFTER_S",
-    "CallResult",
-    "EngineProgress",
-    "budget_response",
-    "run_requests",
-    "run_requests_sync",
-]

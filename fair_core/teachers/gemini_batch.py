@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fair_core.teachers.base import ChatRequest, ChatResponse, ErrorKind, ProviderError
-from fair_core.teachers.batch import BatchJob, JobState
+from fair_core.teachers.batch import BatchJob, JobState, distinct_requests
 from fair_core.teachers.gemini_provider import (
-    GeminiClients,
+    GeminiEndpoint,
     generate_config,
-    safety_settings,
     to_chat_response,
     to_contents,
 )
@@ -45,7 +44,7 @@ MAX_INLINE_BYTES = 19_000_000
 KEY_FIELD = "key"
 
 
-class GeminiBatchProvider:
+class GeminiBatchProvider(GeminiEndpoint):
     """A teacher's requests as one Gemini batch job of inlined requests, each tagged with its cache key.
 
     Each line carries `metadata: {"key": <ChatRequest.key()>}`, which the API returns with its response;
@@ -53,18 +52,7 @@ class GeminiBatchProvider:
     with status `error` (meta: kind, code) for the online path; a safety block is a `refused` reply.
     """
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 120.0,
-        safety: Mapping[str, str] | None = None,
-        api_version: str | None = None,
-        teacher: str = "gemini",
-    ) -> None:
-        self._clients = GeminiClients(api_key, base_url, timeout_s, api_version)
-        self.base_url, self.teacher = base_url, teacher
-        self.safety = safety_settings(safety or {}, self._clients.types, teacher)
+    default_teacher = "gemini"
 
     def __repr__(self) -> str:  # never show the key
         return f"GeminiBatchProvider(teacher={self.teacher!r}, base_url={self.base_url!r})"
@@ -84,12 +72,7 @@ class GeminiBatchProvider:
 
     async def submit(self, requests: Sequence[ChatRequest]) -> BatchJob:
         """Create one batch job holding every distinct request (custom ids in submission order)."""
-        unique = {request.key(): request for request in requests}
-        if not unique:
-            raise ValueError(f"teacher {self.teacher!r}: a batch needs at least one request")
-        models = sorted({request.model for request in unique.values()})
-        if len(models) > 1:
-            raise ValueError(f"teacher {self.teacher!r}: one batch holds one model, got {', '.join(models)}")
+        unique, model = distinct_requests(requests, self.teacher)
         size = sum(len(m.content.encode()) + 64 for r in unique.values() for m in r.messages)
         if size > MAX_INLINE_BYTES:  # a ProviderError: the batch runner sends these requests online instead
             raise ProviderError(
@@ -99,7 +82,7 @@ class GeminiBatchProvider:
             )
         lines = [self._inlined(key, request) for key, request in unique.items()]
         config = self._clients.types.CreateBatchJobConfig(display_name=f"fair-{self.teacher}"[:128])
-        created = await self._call(lambda batches: batches.create(model=models[0], src=lines, config=config))
+        created = await self._call(lambda batches: batches.create(model=model, src=lines, config=config))
         name = str(created.name)
         logger.info("teacher %r: Gemini batch %s submitted (%d lines)", self.teacher, name, len(lines))
         base = BatchJob(
@@ -107,7 +90,7 @@ class GeminiBatchProvider:
             provider="gemini",
             teacher=self.teacher,
             custom_ids=tuple(unique),
-            meta={"model": models[0]},
+            meta={"model": model},
         )
         return self._update(base, created)
 
@@ -161,9 +144,6 @@ class GeminiBatchProvider:
 
     async def cancel(self, job: BatchJob) -> None:
         await self._call(lambda batches: batches.cancel(name=job.job_id))
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
 
 
 def create_batch_provider(cfg: TeacherConfig, api_key: str) -> GeminiBatchProvider:

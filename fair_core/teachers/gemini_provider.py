@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import ssl
 import time
@@ -19,6 +18,7 @@ from fair_core.teachers.base import (
     require_sdk,
 )
 from fair_core.teachers.keys import redact
+from fair_core.teachers.loop_client import LoopClient
 from fair_core.teachers.openai_provider import parse_retry_after
 
 if TYPE_CHECKING:
@@ -194,8 +194,7 @@ class GeminiClients:
         self.errors = require_sdk("google.genai.errors", "google-genai", "gemini")
         self._api_key, self.base_url, self.timeout_s = api_key, base_url, timeout_s
         self.api_version = api_version
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sdk: LoopClient[Any] = LoopClient(self._make_client)
         self.timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
         self.transport: tuple[type[BaseException], ...] = (ConnectionError,)
         # the SDK sends through httpx, its fork httpx2, or aiohttp: whichever is installed
@@ -217,24 +216,23 @@ class GeminiClients:
     def where(self) -> str:
         return f" at {self.base_url}" if self.base_url else ""
 
+    def _make_client(self) -> Any:
+        types = self.types
+        tls: dict[str, Any] = {}
+        if (self.base_url or "").startswith("http://"):  # no TLS: skip loading CA bundles (~0.3 s)
+            none = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts no CA: would refuse any TLS peer
+            tls = {"client_args": {"verify": none}, "async_client_args": {"verify": none, "ssl": none}}
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            api_version=self.api_version,
+            timeout=max(1, int(self.timeout_s * 1000)),  # milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),  # one retry policy: the engine's
+            **tls,
+        )
+        return self.genai.Client(vertexai=False, api_key=self._api_key, http_options=options)
+
     def for_loop(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            types = self.types
-            tls: dict[str, Any] = {}
-            if (self.base_url or "").startswith("http://"):  # no TLS: skip loading CA bundles (~0.3 s)
-                none = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts no CA: would refuse any TLS peer
-                tls = {"client_args": {"verify": none}, "async_client_args": {"verify": none, "ssl": none}}
-            options = types.HttpOptions(
-                base_url=self.base_url,
-                api_version=self.api_version,
-                timeout=max(1, int(self.timeout_s * 1000)),  # milliseconds
-                retry_options=types.HttpRetryOptions(attempts=1),  # one retry policy: the engine's
-                **tls,
-            )
-            self._client = self.genai.Client(vertexai=False, api_key=self._api_key, http_options=options)
-            self._loop = loop
-        return self._client
+        return self._sdk.get()
 
     def classify(self, err: BaseException) -> ProviderError:
         """Any exception of an SDK call as a ProviderError; an unknown one is `invalid` (not retried)."""
@@ -249,17 +247,18 @@ class GeminiClients:
         return ProviderError("invalid", self.clean(f"unexpected {type(err).__name__}{self.where()}: {err}"))
 
     async def aclose(self) -> None:
-        client, loop = self._client, self._loop
-        self._client, self._loop = None, None
+        client, own = self._sdk.release()
         if client is None:
             return
-        if asyncio.get_running_loop() is loop:  # another loop's connections cannot be closed from here
+        if own:  # another loop's connections cannot be closed from here
             await client.aio.aclose()
         client.close()
 
 
-class GeminiProvider:
-    """`generate_content` through the official SDK; the SDK client is made lazily per event loop."""
+class GeminiEndpoint:
+    """The online and batch providers' shared part: per-loop clients, safety settings, the teacher's name."""
+
+    default_teacher = ""  # the name in error messages when `teacher` is None
 
     def __init__(
         self,
@@ -268,11 +267,19 @@ class GeminiProvider:
         timeout_s: float = 120.0,
         safety: Mapping[str, str] | None = None,
         api_version: str | None = None,
-        teacher: str = "",
+        teacher: str | None = None,
     ) -> None:
         self._clients = GeminiClients(api_key, base_url, timeout_s, api_version)
         self.base_url, self.timeout_s = base_url, timeout_s
-        self.safety = safety_settings(safety or {}, self._clients.types, teacher)
+        self.teacher = self.default_teacher if teacher is None else teacher
+        self.safety = safety_settings(safety or {}, self._clients.types, self.teacher)
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+class GeminiProvider(GeminiEndpoint):
+    """`generate_content` through the official SDK; the SDK client is made lazily per event loop."""
 
     def __repr__(self) -> str:  # never show the key
         return f"GeminiProvider(base_url={self.base_url!r}, timeout_s={self.timeout_s})"
@@ -290,9 +297,6 @@ class GeminiProvider:
         except Exception as err:
             raise self._clients.classify(err) from None
         return to_chat_response(response, time.perf_counter() - started, self._clients.clean)
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
 
 
 def create_provider(cfg: TeacherConfig, api_key: str) -> GeminiProvider:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, ResponseStatus, require_sdk
 from fair_core.teachers.keys import redact
+from fair_core.teachers.loop_client import LoopClient
+from fair_core.teachers.openai_provider import chat_body as openai_chat_body
 from fair_core.teachers.openai_provider import parse_retry_after
 
 if TYPE_CHECKING:
@@ -35,16 +36,12 @@ def server_url(base_url: str | None) -> str | None:
 
 
 def chat_body(request: ChatRequest) -> dict[str, Any]:
-    """The chat-completions JSON of a request without the model (batch lines carry it at the job level)."""
-    body: dict[str, Any] = {
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-    }
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.sample:
-        body["random_seed"] = request.sample  # distinct samples; sample 0 leaves the provider's default
+    """The chat-completions JSON of a request without the model (batch lines carry it at the job level):
+    the OpenAI body, with Mistral's `random_seed` for distinct samples."""
+    body = openai_chat_body(request)
+    del body["model"]
+    if "seed" in body:
+        body["random_seed"] = body.pop("seed")
     return body
 
 
@@ -140,8 +137,7 @@ class MistralClient:
         self._api_key = api_key
         self.server_url = server_url(base_url)
         self.timeout_s = timeout_s
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sdk: LoopClient[Any] = LoopClient(self._make_client)
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(server_url={self.server_url!r}, timeout_s={self.timeout_s})"
@@ -150,20 +146,19 @@ class MistralClient:
     def timeout_ms(self) -> int:
         return max(1, int(self.timeout_s * 1000))
 
+    def _make_client(self) -> Any:
+        utils = require_sdk("mistralai.client.utils", "mistralai", "mistral")
+        no_retries = utils.RetryConfig("none", utils.BackoffStrategy(1, 1, 1.0, 1), False)
+        return self._mistral.Mistral(
+            api_key=self._api_key,
+            server_url=self.server_url,
+            retry_config=no_retries,
+            timeout_ms=self.timeout_ms,
+            debug_logger=_RedactingLogger([self._api_key]),
+        )
+
     def _client_for_loop(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            utils = require_sdk("mistralai.client.utils", "mistralai", "mistral")
-            no_retries = utils.RetryConfig("none", utils.BackoffStrategy(1, 1, 1.0, 1), False)
-            self._client = self._mistral.Mistral(
-                api_key=self._api_key,
-                server_url=self.server_url,
-                retry_config=no_retries,
-                timeout_ms=self.timeout_ms,
-                debug_logger=_RedactingLogger([self._api_key]),
-            )
-            self._loop = loop
-        return self._client
+        return self._sdk.get()
 
     def _redact(self, text: str) -> str:
         return redact(text, [self._api_key])
@@ -194,15 +189,8 @@ class MistralClient:
         return ProviderError("invalid", self._redact(f"Mistral client error: {type(err).__name__}: {err}"))
 
     async def aclose(self) -> None:
-        client, loop = self._client, self._loop
-        self._client, self._loop = None, None
-        if client is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        client, own = self._sdk.release()
+        if own:
             await client.__aexit__(None, None, None)
 
 

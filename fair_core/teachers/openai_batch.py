@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, require_sdk
-from fair_core.teachers.batch import BatchJob, JobState
+from fair_core.teachers.batch import BatchJob, JobState, distinct_requests
 from fair_core.teachers.openai_provider import OpenAIProvider, chat_body, error_kind
 
 if TYPE_CHECKING:
@@ -52,12 +52,7 @@ class OpenAIBatchProvider:
 
     async def submit(self, requests: Sequence[ChatRequest]) -> BatchJob:
         """Upload one JSONL line per distinct request and create the batch job."""
-        unique = {request.key(): request for request in requests}
-        if not unique:
-            raise ValueError(f"teacher {self.teacher!r}: a batch needs at least one request")
-        models = sorted({request.model for request in unique.values()})
-        if len(models) > 1:
-            raise ValueError(f"teacher {self.teacher!r}: one batch holds one model, got {', '.join(models)}")
+        unique, _ = distinct_requests(requests, self.teacher)
         lines = [
             json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": chat_body(request)})
             for key, request in unique.items()

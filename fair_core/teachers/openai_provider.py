@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from fair_core.teachers.base import (
     require_sdk,
 )
 from fair_core.teachers.keys import redact
+from fair_core.teachers.loop_client import LoopClient
 
 if TYPE_CHECKING:
     from fair_core.config import TeacherConfig
@@ -94,21 +94,19 @@ class OpenAIProvider:
         self._api_key = api_key
         self.base_url = base_url
         self.timeout_s = timeout_s
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sdk: LoopClient[Any] = LoopClient(self._make_client)
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIProvider(base_url={self.base_url!r}, timeout_s={self.timeout_s})"
 
+    def _make_client(self) -> Any:
+        return self._openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+        )
+
     def client(self) -> Any:
         """The SDK client of the running event loop (created on first use in that loop)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = self._openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
-            )
-            self._loop = loop
-        return self._client
+        return self._sdk.get()
 
     def redact(self, text: str) -> str:
         return redact(text, [self._api_key])
@@ -179,15 +177,8 @@ class OpenAIProvider:
         )
 
     async def aclose(self) -> None:
-        client, loop = self._client, self._loop
-        self._client, self._loop = None, None
-        if client is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        client, own = self._sdk.release()
+        if own:
             await client.close()
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from fair_core.records import TrainSample
 from fair_core.training.checkpoints import latest_checkpoint, read_record, remove_partials
 from fair_core.training.samples import sample_rows, samples_from_rows
 
-#: deployments/accelerate/ of this checkout (or of the installed package data, same layout).
-ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "deployments" / "accelerate"
+#: deployments/accelerate/: the `deployments` package's data (a checkout's or an installed wheel's).
+ACCELERATE_DIR = Path(str(files("deployments") / "accelerate"))
 DEFAULT_CONFIGS = {"ddp": "ddp.yaml", "fsdp": "fsdp.yaml", "deepspeed": "deepspeed-zero2.yaml"}
 PROGRESS_MARK = "@@fair-progress "
 LAUNCH_DIR = "launch"

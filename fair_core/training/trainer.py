@@ -19,26 +19,16 @@ from fair_core.records import TrainSample
 from fair_core.students.models import quiet_progress_bars
 from fair_core.training.card import CARD_FILE, PLOT_FILE, model_card, plot_losses
 from fair_core.training.checkpoints import (
-    RESULT_FILE,
     latest_checkpoint,
     read_record,
     remove_partials,
     save_final,
 )
 from fair_core.training.collate import encode_samples, make_collator
-from fair_core.training.loss import WeightedCompletionTrainer, weighted_completion_loss
+from fair_core.training.loss import WeightedCompletionTrainer
 from fair_core.training.model import load_model, packing_isolates_samples, resolve_precision, trainable_hash
 from fair_core.training.result import TrainResult, history, last_epoch_mean
 from fair_core.training.split import question_of, split_by_example
-
-__all__ = [
-    "RESULT_FILE",
-    "TrainResult",
-    "WeightedCompletionTrainer",
-    "latest_checkpoint",
-    "train_student",
-    "weighted_completion_loss",
-]
 
 RANKS_DIR = "ranks"  # distributed runs: one {rank, steps, trainable_sha256} file per rank
 

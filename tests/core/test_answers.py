@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -264,7 +263,8 @@ def test_works_in_worker_threads() -> None:
     assert found == ["0.25", "0.5", "0.75", "1", "1.25", "1.5", "1.75", "2"]
 
 
-def test_odd_input_is_fast_and_never_raises() -> None:
+@pytest.mark.timeout(120)  # a hang guard (catastrophic backtracking), not a timing assertion
+def test_odd_input_never_raises() -> None:
     odd = [
         "answer" + " " * 20000 + "is",
         "yes" + "\n" * 20000 + "x",
@@ -276,11 +276,11 @@ def test_odd_input_is_fast_and_never_raises() -> None:
         "\x00\ufffd" * 100,
         "(" * 5000,
     ]
-    start = time.perf_counter()
+    answers = []
     for text in odd:
         for kind in ("numeric", "boolean", "choice"):
-            extract_answer(text, kind, OPTIONS)  # type: ignore[arg-type]
-    assert time.perf_counter() - start < 5
+            answers.append(extract_answer(text, kind, OPTIONS))  # type: ignore[arg-type]
+    assert len(answers) == 3 * len(odd) and all(a is None or isinstance(a, str) for a in answers)
 
 
 # ---- the real dataset files ------------------------------------------------------------------------------

@@ -6,21 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from fair_core.committee import (
-    call_rows,
-    feedback_rows,
-    plan_committee_calls,
-    plan_reviews,
-    rationale_rows,
-    review_rows,
-)
+from fair_core.committee import feedback_rows, plan_committee_calls, rationale_rows
 from fair_core.config import SimulatorConfig, TeacherConfig
 from fair_core.prompts import PromptSet
 from fair_core.records import Example
-from fair_core.review import select_rationales
+from fair_core.review import plan_reviews, review_rows, select_rationales
 from fair_core.teachers.base import build_provider
 from fair_core.teachers.cache import ResponseCache
-from fair_core.teachers.engine import run_requests_sync
+from fair_core.teachers.caller import call_rows
+from fair_core.teachers.engine import CallOptions, run_requests_sync
 from fair_core.teachers.simulator import start_simulator
 
 EXAMPLES = {
@@ -44,9 +38,8 @@ def _run(teachers, planned, simulator, cache):
         t.name: build_provider(t.model_copy(update={"base_url": simulator.base_url}), "sk-test-key")
         for t in teachers
     }
-    results = run_requests_sync(
-        [p.request for p in planned], providers, cache, max_concurrency={t.name: 4 for t in teachers}
-    )
+    options = CallOptions(max_concurrency={t.name: 4 for t in teachers})
+    results = run_requests_sync([p.request for p in planned], providers, cache, options)
     return call_rows(planned, results)
 
 

@@ -1,4 +1,4 @@
-"""Every config file loads; bad configs fail with messages naming the file and the field."""
+"""Every preset loads, by path and by name; bad configs fail with messages naming the file and the field."""
 
 from __future__ import annotations
 
@@ -6,15 +6,34 @@ from pathlib import Path
 
 import pytest
 
-from fair_core.config import ConfigError, FairConfig, load_config, parse_config
+from fair_core.config import ConfigError, FairConfig, list_presets, load_config, parse_config, preset_path
+from fair_core.config.presets import presets_dir
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted(presets_dir().glob("*.yaml"))
 TEACHERS = [{"name": "a", "model": "m1"}, {"name": "b", "model": "m2"}]
 
 
 def test_the_presets_exist() -> None:
     names = {p.stem for p in CONFIGS}
     assert {"demo", "paper-gsm8k", "paper-svamp", "paper-strategyqa", "paper-logiqa"} <= names
+    assert list_presets() == sorted(names)
+    assert presets_dir() == Path(__file__).resolve().parents[2] / "fair_core" / "presets"
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_a_preset_loads_by_name(name: str) -> None:
+    assert load_config(name) == load_config(preset_path(name))
+    assert load_config(name, ["run.rounds=3"]).run.rounds == 3
+
+
+def test_an_unknown_name_lists_the_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"no preset 'nope' \(known: demo, paper-gsm8k"):
+        preset_path("nope")
+    with pytest.raises(ConfigError, match=r"nope: config file not found \(nor a preset: demo,"):
+        load_config("nope")
+    monkeypatch.chdir(tmp_path)  # a file in the working directory wins over a preset of the same name
+    (tmp_path / "demo").write_text("teachers: [{name: a, model: m}, {name: b, model: n}]\nrun: {name: mine}")
+    assert load_config("demo").run.name == "mine"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -50,7 +69,7 @@ def test_paper_presets_carry_the_paper_settings(path: Path) -> None:
 
 
 def test_demo_preset_is_offline() -> None:
-    config = load_config(Path(CONFIGS[0]).parent / "demo.yaml")
+    config = load_config(preset_path("demo"))
     assert config.simulator.enabled and config.review.gold_check
     assert config.dataset.name == "reasoning_gym" and config.run.rounds == 2
 

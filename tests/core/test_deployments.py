@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fair_core.config import load_config, parse_config
+from fair_core.config import load_config, parse_config, preset_path
 from flows.deployed import ENTRY_FLOWS
 from flows.serving import build_deployments
 
@@ -31,7 +31,7 @@ def test_prefect_yaml_entrypoints_are_the_served_flows(prefect_yaml: dict) -> No
 
 
 def test_prefect_yaml_default_config_is_the_demo(prefect_yaml: dict) -> None:
-    demo = load_config(ROOT / "configs" / "demo.yaml")
+    demo = load_config(preset_path("demo"))
     for deployment in prefect_yaml["deployments"]:
         assert parse_config(deployment["parameters"]["config"]) == demo, deployment["name"]
 
@@ -46,7 +46,7 @@ def test_round_deployment_has_both_triggers_and_an_inactive_cron(prefect_yaml: d
 
 
 def test_served_deployments_carry_config_defaults_and_a_documented_form() -> None:
-    config = load_config(ROOT / "configs" / "demo.yaml")
+    config = load_config(preset_path("demo"))
     deployments = {d.name: d for d in build_deployments(config, cron="0 3 * * *")}
     assert sorted(deployments) == sorted(ENTRY_FLOWS)
     for deployment in deployments.values():
@@ -63,6 +63,6 @@ def test_served_deployments_carry_config_defaults_and_a_documented_form() -> Non
 
 
 def test_unknown_deployment_is_named() -> None:
-    config = load_config(ROOT / "configs" / "demo.yaml")
+    config = load_config(preset_path("demo"))
     with pytest.raises(ValueError, match="unknown deployments \\['nope'\\]"):
         build_deployments(config, only=["nope"])

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fair_core.config import load_config
+from fair_core.config import load_config, preset_path
 from fair_core.datasets import load_examples
 from fair_core.estimate import assumed_mistakes, estimate_round, mistakes_from_run
 from fair_core.store import RunStore
 from flows.cli import app
-from flows.runner import preset_path
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fair_core.plots import loss_plot, plot_review_scores, review_score_counts, write_review_plot
-from fair_core.report_html import render_run_report, write_run_report
+from fair_core.report.html_page import render_run_report, write_run_report
+from fair_core.report.plots import loss_plot, plot_review_scores, review_score_counts, write_review_plot
+from fair_core.report.summary import cost_rows, round_summary
 from fair_core.store import RunStore
-from fair_core.summary import cost_rows, round_summary
 from tests.core.report_store import EVIL, RUN_ID, TEACHERS, build_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -45,7 +45,7 @@ def test_round_plots_and_summary_from_the_store(tmp_path: Path) -> None:
     assert not (r0.path / "student" / "model" / "loss.png").exists() and loss_plot(r1) is None
 
     summary = round_summary(r0, TEACHERS)
-    assert summary["teacher_calls"] == 3 and summary["cache_hits"] == 1 and summary["cache_misses"] == 2
+    assert summary["teacher_calls"] == 3 and summary["from_cache"] == 1 and summary["requests_sent"] == 2
     assert summary["cost_usd"] == 0.75 and summary["billed_usd"] == 1.25
     assert summary["cost_gemini_usd"] == 0.5 and summary["cost_review_usd"] == 0.5
     assert summary["rationales"] == 4 and summary["rationales_accepted"] == 2
@@ -54,7 +54,7 @@ def test_round_plots_and_summary_from_the_store(tmp_path: Path) -> None:
     assert round_summary(r1, ["gpt"])["acceptance_gpt"] is None  # nothing judged yet
     assert all(isinstance(v, str | int | float | None) for v in summary.values())  # flat, JSON-friendly
     costs = {(r["provider"], r["role"]): r for r in cost_rows(r0.rows("teacher_calls"))}
-    assert costs[("gemini", "review")]["calls"] == 2 and costs[("gemini", "review")]["cache_hits"] == 1
+    assert costs[("gemini", "review")]["calls"] == 2 and costs[("gemini", "review")]["from_cache"] == 1
     assert costs[("openai", "rationale")]["cost_usd"] == 0.25
 
 

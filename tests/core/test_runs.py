@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from fair_core.config import ConfigError, load_config
+from fair_core.config import ConfigError, load_config, preset_path
 from fair_core.refs import ModelRef
 from fair_core.runs import model_at, next_round, round_student, stored_config, trained_student
+from fair_core.shards import shard_bounds, shard_part, shard_slice
 from fair_core.store import RunStore
-from tasks.committee import shard_part, shard_slice
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
 def config(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load_config(ROOT / "configs" / "demo.yaml", [f"run.data_dir={tmp_path}", "run.rounds=3"])
+    return load_config(preset_path("demo"), [f"run.data_dir={tmp_path}", "run.rounds=3"])
 
 
 def test_stored_config_round_trips_and_names_what_is_missing(config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -66,5 +64,7 @@ def test_shards_are_contiguous_and_cover_everything() -> None:
     assert [x for s in slices for x in s] == items and sorted(len(s) for s in slices) == [3, 3, 4]
     assert shard_part("feedback-gpt", 0, 1) == "feedback-gpt"
     assert shard_part("feedback-gpt", 1, 3) == "feedback-gpt-shard-002-of-003"
+    assert shard_part(None, 0, 1) is None and shard_part(None, 2, 3) == "shard-003-of-003"
+    assert shard_bounds(7, 3) == [(0, 2), (2, 4), (4, 7)] and shard_bounds(1, 3)[0] == (0, 0)
     with pytest.raises(ValueError, match="shard 3 of 3"):
         shard_slice(items, 3, 3)  # type: ignore[arg-type]

@@ -13,11 +13,9 @@ import pytest
 from fair_core.config import load_config
 from tests.e2e.helpers import FAIR, fair, write_config
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
 
 def test_missing_key_is_one_clear_sentence(cli_env: dict[str, str]) -> None:
-    result = fair(["run", "--config", str(CONFIGS / "paper-svamp.yaml")], cli_env, timeout=120)
+    result = fair(["run", "--config", "paper-svamp"], cli_env, timeout=120)
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     assert (

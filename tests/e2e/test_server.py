@@ -31,10 +31,14 @@ def _config(server: Server, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def test_pipeline_deployment_runs_through_the_rest_api(fair_server: Server) -> None:
-    run_id = fair_server.start("fair-pipeline", "fair-pipeline")  # the served config's defaults
-    run = fair_server.wait(run_id)
-    assert run["state"]["type"] == "COMPLETED", fair_server.tail()
+@pytest.fixture(scope="module")
+def pipeline_run(fair_server: Server) -> dict[str, Any]:
+    """One run of the pipeline deployment with the served config's defaults (its student is reused)."""
+    return fair_server.wait(fair_server.start("run-pipeline", "fair-pipeline"))
+
+
+def test_pipeline_deployment_runs_through_the_rest_api(fair_server: Server, pipeline_run: dict) -> None:
+    assert pipeline_run["state"]["type"] == "COMPLETED", fair_server.tail()
 
     config = parse_config(fair_server.config)
     store = RunStore(config.run.data_dir, config.run_id())
@@ -48,11 +52,13 @@ def test_pipeline_deployment_runs_through_the_rest_api(fair_server: Server) -> N
     assert report["type"] == "markdown" and config.run_id() in report["data"]
 
 
-def test_student_ready_event_starts_a_round_and_chains_the_next(fair_server: Server) -> None:
+def test_student_ready_event_starts_a_round_and_chains_the_next(
+    fair_server: Server, pipeline_run: dict
+) -> None:
+    assert pipeline_run["state"]["type"] == "COMPLETED", fair_server.tail()
     served = parse_config(fair_server.config)
     student = RunStore(served.run.data_dir, served.run_id()).round(0).path / "student" / "model"
-    if not student.is_dir():
-        pytest.skip("needs the pipeline run of the test above")
+    assert student.is_dir()
     chained = _config(fair_server, run__name="chained", run__rounds=3)
     config_path = write_config(fair_server.root / "chained.yaml", chained)
     before = {r["id"] for r in fair_server.runs_of("run-round", "fair-round")}
@@ -89,7 +95,7 @@ def test_provider_outage_fails_the_run_and_a_retry_pays_nothing_twice(fair_serve
     data = _config(fair_server, run__name="outage", simulator__fail_teacher="gemini")
     data["dataset"]["gym"]["options"]["max_digits"] = 2  # questions no earlier test has cached replies for
     config = parse_config(data)
-    flow_run = fair_server.start("fair-pipeline", "fair-pipeline", {"config": data})
+    flow_run = fair_server.start("run-pipeline", "fair-pipeline", {"config": data})
     failed = fair_server.wait(flow_run)
     assert failed["state"]["type"] == "FAILED", fair_server.tail()
     store = RunStore(config.run.data_dir, config.run_id())

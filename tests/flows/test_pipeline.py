@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fair_core.store import RunStore
 from flows.pipeline import fair_pipeline
-from flows.runner import simulated_teachers
+from flows.simulation import simulated_teachers
 
 ROUND_TABLES = [
     "examples",

@@ -7,7 +7,8 @@ from pathlib import Path
 from prefect import flow
 
 from fair_core.refs import RoundRef
-from tasks.report import artifact_key, round_report, summarize_round
+from fair_core.report.markdown import round_report
+from tasks.report import artifact_key, summarize_round
 from tests.core.report_store import EVIL, RUN_ID, TEACHERS, build_run
 
 
@@ -34,7 +35,7 @@ def test_summarize_round_publishes_table_and_markdown_with_three_plots(tmp_path:
     assert summary["review_scores_plot"] == str(run.round(0).path / "review_scores.png")
     assert summary["loss_plot"].endswith("train_result.json")  # no loss.png: redrawn from the record
     assert summary["acceptance_gpt"] == 1.0 and summary[f"rationales_{EVIL}"] == 2
-    assert run.round(0).manifest()["summary"]["cache_hits"] == 1
+    assert run.round(0).manifest()["summary"]["from_cache"] == 1
 
     key = artifact_key("fair", RUN_ID, "round", 0)
     with get_client(sync_client=True) as client:
@@ -46,3 +47,16 @@ def test_summarize_round_publishes_table_and_markdown_with_three_plots(tmp_path:
     markdown = by_type["markdown"]
     assert markdown.count("](data:image/png;base64,") == 3
     assert summary["review_scores_plot"] in markdown and "fair report" in markdown
+
+
+def test_console_summary_table_labels_the_call_counts() -> None:
+    from rich.console import Console
+
+    from flows.console import summary_table
+
+    summary = {"round": 0, "teacher_calls": 5, "requests_sent": 3, "from_cache": 2, "failed_calls": 1}
+    console = Console(width=120, record=True)
+    console.print(summary_table([summary | {"train_accuracy": 1 / 3}], "t"))
+    text = console.export_text()
+    assert "sent to a provider" in text and "from cache" in text and "failed" in text
+    assert "33.3%" in text and "not cached" not in text

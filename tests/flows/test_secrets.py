@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 
 from flows.pipeline import fair_pipeline
-from flows.runner import simulated_teachers
+from flows.simulation import simulated_teachers
 
 SECRET = "sk-live-THIS-KEY-MUST-NEVER-LEAK-0123456789"
 WRONG = "sk-old-REVOKED-KEY-ALSO-SECRET-9876543210"

@@ -11,11 +11,11 @@ import pytest
 from fair_core.config import ConfigError
 from fair_core.runs import next_round, stored_config
 from fair_core.store import RunStore
+from fair_core.teachers.caller import TeacherBatchIncomplete
 from flows.deployed import evaluation, student_inference, teacher_committee, training
-from flows.pipeline import fair_pipeline, results_dir
+from flows.pipeline import results_dir, run_pipeline
 from flows.round import fair_round
-from flows.runner import simulated_teachers
-from tasks.committee import TeacherBatchIncomplete
+from flows.simulation import simulated_teachers
 from tasks.events import CHAIN_LABEL, emit_round_completed, run_resource
 
 
@@ -63,6 +63,11 @@ def test_teacher_tasks_split_by_teacher_role_and_shard(tiny_config, torch_single
     assert len(store.rows("feedback")) == 3 * mistakes
 
 
+def test_a_round_refuses_a_simulated_config_that_is_not_served(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="serve the simulated teachers"):
+        fair_round(tiny_config(), 0)
+
+
 def test_round_completed_event_asks_for_the_next_round_only_when_chained(tiny_config) -> None:  # type: ignore[no-untyped-def]
     config = tiny_config(run={"rounds": 2})
     assert run_resource(config, 0, True)[CHAIN_LABEL] == "next"
@@ -78,12 +83,11 @@ def test_an_outage_fails_the_run_and_a_rerun_buys_nothing_twice(tiny_config, tor
     ]
     quick_retries = {"teacher_task_retries": 1, "teacher_task_retry_delay_s": 0.2}
     config = tiny_config(teachers=teachers, simulator={"fail_teacher": "gem"}, run=quick_retries)
-    fast = fair_pipeline.with_options(retries=0)
     with pytest.raises(TeacherBatchIncomplete, match="teacher 'gem'"):
-        fast(config)
+        run_pipeline(config)  # each attempt serves the simulator once: the drill fails the first
     store = RunStore(config.run.data_dir, config.run_id()).round(0)
     assert "starts" not in store.manifest()
-    fast(config)  # the second attempt: the simulator answers gem again
+    run_pipeline(config)  # the second attempt: the simulator answers gem again
     calls = store.rows("teacher_calls")
     paid = [c["request_key"] for c in calls if c["cost_usd"] > 0]
     # each request paid once over both attempts (a question asked twice is paid once, then cached)

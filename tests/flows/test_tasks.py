@@ -8,9 +8,8 @@ from types import SimpleNamespace
 from fair_core.config import DatasetConfig, ReviewConfig, TeacherConfig
 from fair_core.refs import RoundRef
 from tasks.caching import content_cache_key, fingerprint
-from tasks.committee import select
-from tasks.data import prepare_examples
-from tasks.student import collect_mistakes
+from tasks.inference import collect_mistakes, prepare_examples
+from tasks.review import select
 
 GYM = DatasetConfig(name="reasoning_gym", gym={"task": "chain_sum", "train_size": 5, "test_size": 2})
 

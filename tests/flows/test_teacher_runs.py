@@ -10,7 +10,8 @@ from fair_core.store import RunStore
 from fair_core.teachers.ledger import BudgetExceeded
 from fair_core.teachers.simulator.faults import FaultPlan
 from flows.pipeline import fair_pipeline
-from flows.runner import simulated_teachers
+from flows.simulation import simulated_teachers
+from tests.simulators.wires import ALL_WIRES
 
 PRICED = {"max_tokens": 64, "price_input_per_mtok": 1000.0, "price_output_per_mtok": 1000.0}
 
@@ -50,9 +51,9 @@ def test_budget_stop_resume_refresh_and_costs(tiny_config) -> None:
         assert set(_sent(plan).values()) == {1}
 
         calls = run.round(0).rows("teacher_calls")
-        assert summary["teacher_calls"] == len(calls) == summary["cache_hits"] + summary["cache_misses"]
+        assert summary["teacher_calls"] == len(calls) == summary["from_cache"] + summary["requests_sent"]
         assert (
-            summary["cache_hits"] > 0
+            summary["from_cache"] > 0
         )  # the stopped tasks' finished replies (finished tasks: Prefect's cache)
         assert summary["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in calls), abs=1e-6)
         assert summary["cost_openai_usd"] == pytest.approx(summary["cost_usd"], abs=1e-6)
@@ -65,7 +66,7 @@ def test_budget_stop_resume_refresh_and_costs(tiny_config) -> None:
         [refreshed] = fair_pipeline(raised, refresh=True)
         again = _sent(plan, before)
         assert sum(again.values()) == len({c["request_key"] for c in calls})  # every request asked again
-        assert refreshed["cache_hits"] == 0 and refreshed["cost_usd"] > 0
+        assert refreshed["requests_sent"] == sum(again.values()) and refreshed["cost_usd"] > 0
 
 
 def test_a_batch_mode_teacher_runs_through_its_batch_api(tiny_config) -> None:
@@ -74,7 +75,7 @@ def test_a_batch_mode_teacher_runs_through_its_batch_api(tiny_config) -> None:
     teachers[1].update(provider="gemini")  # each provider finds its wire on the one simulator
     teachers[2].update(provider="mistral")
     config = tiny_config(teachers=teachers, review={"enabled": False})
-    with simulated_teachers(config) as (effective, simulator):
+    with simulated_teachers(config, wires=ALL_WIRES) as (effective, simulator):
         plan = simulator.state.faults = FaultPlan()
         [summary] = fair_pipeline(effective)
     wires = Counter(c.request for c in plan.calls)
@@ -97,9 +98,19 @@ def test_a_batch_mode_teacher_runs_through_its_batch_api(tiny_config) -> None:
 def test_each_provider_finds_its_simulator_wire() -> None:
     from types import SimpleNamespace
 
-    from flows.runner import simulator_base_url
+    from flows.simulation import simulator_base_url
 
     sim = SimpleNamespace(url="http://127.0.0.1:9", base_url="http://127.0.0.1:9/v1")
     assert simulator_base_url(sim, "openai") == "http://127.0.0.1:9/v1"
     assert simulator_base_url(sim, "gemini") == "http://127.0.0.1:9"
     assert simulator_base_url(sim, "mistral") == "http://127.0.0.1:9/mistral"
+
+
+def test_the_product_simulator_refuses_a_protocol_it_does_not_speak(tiny_config) -> None:
+    from fair_core.teachers.simulator.server import SimulatorSetupError
+
+    teachers = _teachers()
+    teachers[1].update(provider="gemini")
+    config = tiny_config(teachers=teachers)
+    with pytest.raises(SimulatorSetupError, match="OpenAI"), simulated_teachers(config):
+        pass

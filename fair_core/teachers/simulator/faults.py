@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from fair_core.hashing import stable_hash
-from fair_core.teachers.simulator.server import FaultKind, SimCall, SimFault
+from fair_core.teachers.simulator.protocol import FaultKind, SimCall, SimFault
 
 MESSAGES: dict[str, tuple[str, int]] = {
     "auth": ("Incorrect API key provided.", 401),

@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from fair_core.records import Message
-from fair_core.teachers.simulator.server import SimCall, SimFault
+from fair_core.teachers.simulator.protocol import SimCall, SimFault
 from fair_core.teachers.simulator.teacher import SimReply
 
 if TYPE_CHECKING:
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from fair_core.teachers.simulator.server import SimulatorState
+    from fair_core.teachers.simulator.protocol import SimulatorState
 
 WIRE = "openai"
+PROVIDERS = ("openai",)
 _ROLES = ("system", "user", "assistant", "developer")
 
 

@@ -1,150 +1,62 @@
 """Teacher simulator server (Starlette on a uvicorn thread): `with start_simulator(examples, cfg) as sim:`.
 
-Wire formats are modules `*_wire.py` in this package, each exposing `routes(state) -> list[Route]`; they parse
-a provider's request into a `SimCall`, let `SimulatorState.handle` answer it (a `SimReply` or a `SimFault`)
-and render the outcome in that provider's format. A `faults` hook may turn any call into a fault. A wire whose
-paths collide with another's sets `PREFIX = "/name"` in its module and is served under that prefix.
+It serves the wire formats it is given (`wires=`; default: the OpenAI chat-completions wire, all the product
+needs). A wire is a module exposing `routes(state) -> list[Route]` (see `protocol.Wire`); it parses a
+provider's request into a `SimCall`, lets `SimulatorState.handle` answer it (a `SimReply` or a `SimFault`)
+and renders the outcome in that provider's format. A `faults` hook may turn any call into a fault. A wire
+whose paths collide with another's sets `PREFIX = "/name"` and is served under that prefix.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import logging
-import pkgutil
 import socket
 import threading
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from fair_core.config import SimulatorConfig
-from fair_core.records import Example, Message
-from fair_core.teachers.simulator.teacher import RoleMarkers, SimReply, TeacherSimulator
+from fair_core.config import SimulatorConfig, TeacherConfig
+from fair_core.records import Example
+from fair_core.teachers.simulator import openai_wire
+from fair_core.teachers.simulator.protocol import (
+    FaultHook,
+    FaultKind,
+    SimCall,
+    SimFault,
+    SimulatorState,
+    Wire,
+    wire_prefix,
+    wire_providers,
+)
+from fair_core.teachers.simulator.teacher import RoleMarkers, TeacherSimulator
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-FaultKind = Literal[
-    "auth", "rate_limit", "server_error", "timeout", "drop", "malformed", "safety", "empty", "empty_body"
+__all__ = [
+    "DEFAULT_WIRES",
+    "FaultHook",
+    "FaultKind",
+    "SimCall",
+    "SimFault",
+    "SimulatorHandle",
+    "SimulatorSetupError",
+    "SimulatorState",
+    "build_app",
+    "check_providers",
+    "start_simulator",
+    "teacher_protocols",
 ]
 
-
-@dataclass(frozen=True)
-class SimCall:
-    """One chat call as any wire format sees it."""
-
-    wire: str
-    model: str
-    messages: tuple[Message, ...]
-    api_key: str | None
-    sample: int = 0
-    max_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class SimFault:
-    """A failure for the wire to render: 401, 429 (+ Retry-After), 5xx, a hang, a dropped connection, a
-    malformed body, a safety block, a reply with empty content (`empty`) or a 200 with no body at all
-    (`empty_body`). `delay_s` is how long a `timeout` hangs before answering."""
-
-    kind: FaultKind
-    message: str
-    status: int | None = None
-    retry_after: float | None = None
-    delay_s: float = 0.0
-
-
-class FaultHook(Protocol):
-    def __call__(self, call: SimCall) -> SimFault | None: ...
-
-
-class SimulatorStats:
-    """Thread-safe counters: requests per model, replies per role, outcomes, calls in flight (and the max)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.by_model: Counter[str] = Counter()
-        self.by_role: Counter[str] = Counter()
-        self.by_outcome: Counter[str] = Counter()
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def begin(self, model: str) -> None:
-        with self._lock:
-            self.requests += 1
-            self.by_model[model] += 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def end(self, outcome: str, role: str | None) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self.by_outcome[outcome] += 1
-            if role is not None:
-                self.by_role[role] += 1
-
-    def rejected(self, outcome: str) -> None:
-        with self._lock:
-            self.requests += 1
-            self.by_outcome[outcome] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "requests": self.requests,
-                "by_model": dict(self.by_model),
-                "by_role": dict(self.by_role),
-                "by_outcome": dict(self.by_outcome),
-                "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight,
-            }
-
-
-class SimulatorState:
-    """What every wire shares: the simulated teachers, the key check, latency, faults and stats."""
-
-    def __init__(
-        self,
-        teachers: TeacherSimulator,
-        cfg: SimulatorConfig,
-        required_key: str | None = None,
-        faults: FaultHook | None = None,
-    ) -> None:
-        self.teachers, self.cfg, self.required_key, self.faults = teachers, cfg, required_key, faults
-        self.stats = SimulatorStats()
-
-    def check_key(self, key: str | None) -> SimFault | None:
-        if not key:
-            return SimFault("auth", "You didn't provide an API key (Authorization: Bearer <key>).", 401)
-        if self.required_key is not None and key != self.required_key:
-            # echoes the key like a careless server would: clients must redact it
-            return SimFault("auth", f"Incorrect API key provided: {key}.", 401)
-        return None
-
-    async def handle(self, call: SimCall) -> SimReply | SimFault:
-        self.stats.begin(call.model)
-        outcome, role = "error", None
-        try:
-            fault = self.check_key(call.api_key) or (self.faults(call) if self.faults else None)
-            if fault is not None:
-                outcome = fault.kind
-                return fault
-            if self.cfg.latency_ms > 0:
-                await asyncio.sleep(self.cfg.latency_ms / 1000.0)
-            reply = self.teachers.reply(
-                call.model, call.messages, sample=call.sample, max_tokens=call.max_tokens
-            )
-            outcome, role = "ok", reply.role
-            return reply
-        finally:
-            self.stats.end(outcome, role)
-
+#: What the product serves: OpenAI chat completions (the offline demo's teachers).
+DEFAULT_WIRES: tuple[Wire, ...] = (openai_wire,)
 
 _THREAD_NAME = "fair-simulator"
+
+
+class SimulatorSetupError(ValueError):
+    """The simulator cannot serve what was asked of it (a provider without a wire here)."""
 
 
 def _quiet_dropped(record: logging.LogRecord) -> bool:
@@ -152,30 +64,41 @@ def _quiet_dropped(record: logging.LogRecord) -> bool:
     return not (record.threadName == _THREAD_NAME and "without completing response" in record.getMessage())
 
 
-def wire_modules() -> list[str]:
-    """Every `*_wire` module of this package (a new provider wire is one new file)."""
-    package = importlib.import_module(__package__ or "fair_core.teachers.simulator")
-    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name.endswith("_wire"))
-    return [f"{package.__name__}.{name}" for name in names]
+def teacher_protocols(teachers: Iterable[TeacherConfig]) -> list[str]:
+    """What `teachers` need served: each provider ("gemini"), and "<provider>:batch" for batch-mode ones."""
+    needs = {t.provider for t in teachers} | {f"{t.provider}:batch" for t in teachers if t.mode == "batch"}
+    return sorted(needs)
 
 
-def build_app(state: SimulatorState) -> Starlette:
+def check_providers(providers: Collection[str], wires: Sequence[Wire]) -> None:
+    """Raise unless some wire serves each of `providers` ("openai", "gemini", "openai:batch", ...)."""
+    served = {name for wire in wires for name in wire_providers(wire)}
+    missing = sorted(set(providers) - served)
+    if missing:
+        raise SimulatorSetupError(
+            f"the teacher simulator cannot serve {', '.join(repr(m) for m in missing)}: the built-in "
+            "simulator speaks the OpenAI chat-completions protocol only (it serves "
+            f"{', '.join(sorted(served)) or 'nothing'}); simulate those teachers with provider: openai and "
+            "mode: online, or turn simulator.enabled off"
+        )
+
+
+def build_app(state: SimulatorState, wires: Sequence[Wire] = DEFAULT_WIRES) -> Starlette:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Mount, Route
+    from starlette.routing import BaseRoute, Mount, Route
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(state.stats.snapshot())
 
-    routes = [Route("/stats", stats, methods=["GET"])]
-    for name in wire_modules():
-        module = importlib.import_module(name)
-        prefix = getattr(module, "PREFIX", "")
+    routes: list[BaseRoute] = [Route("/stats", stats, methods=["GET"])]
+    for wire in wires:
+        prefix = wire_prefix(wire)
         if prefix:
-            routes.append(Mount(prefix, routes=module.routes(state)))
+            routes.append(Mount(prefix, routes=list(wire.routes(state))))
         else:
-            routes.extend(module.routes(state))
+            routes.extend(wire.routes(state))
     return Starlette(routes=routes)
 
 
@@ -197,11 +120,6 @@ class SimulatorHandle:
     def wire_url(self, prefix: str) -> str:
         """The root of a wire served under `prefix` (a wire module's PREFIX), e.g. "/mistral"."""
         return f"{self.url}/{prefix.strip('/')}"
-
-    @property
-    def mistral_url(self) -> str:
-        """`server_url` for `mistralai.client.Mistral` (the Mistral wire lives under /mistral)."""
-        return self.wire_url("/mistral")
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -229,13 +147,20 @@ def start_simulator(
     required_key: str | None = None,
     faults: FaultHook | None = None,
     markers: RoleMarkers | None = None,
+    wires: Sequence[Wire] = DEFAULT_WIRES,
+    providers: Collection[str] = (),
     startup_timeout_s: float = 15.0,
 ) -> SimulatorHandle:
     """Serve simulated teachers on host:port (0: a free port) from a daemon thread; returns once listening.
 
-    Any non-empty Bearer key is accepted unless `required_key` is given (then others get 401).
+    `wires`: the wire formats to serve (default: OpenAI chat completions). `providers`: what the caller's
+    teachers need ("openai", "gemini", "mistral", or "<provider>:batch" for a batch-mode teacher); a
+    `SimulatorSetupError` says which of them no wire serves, before anything starts. Any non-empty Bearer
+    key is accepted unless `required_key` is given (then others get 401).
     """
     import uvicorn
+
+    check_providers(providers, wires)
 
     teachers = TeacherSimulator(examples, cfg, wrong_rates=wrong_rates, markers=markers)
     state = SimulatorState(teachers, cfg, required_key=required_key, faults=faults)
@@ -244,7 +169,11 @@ def start_simulator(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(
-        build_app(state), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        build_app(state, wires),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     uvicorn_log = logging.getLogger("uvicorn.error")

@@ -9,16 +9,8 @@ import pytest
 
 from fair_core.students.base import Generation, GenerationParams, StudentBackend
 from fair_core.students.transformers_backend import TransformersStudent
+from tests.core.students.helpers import PROMPTS, save_adapter
 
-PROMPTS = [
-    "What is 2 + 3?",
-    "hi",
-    "Tom has 3 apples and buys 4 more. How many apples does he have now?",
-    "x",
-    "A train travels 60 miles in 2 hours. What is its speed?",
-    "1 2 3",
-    "True or false?",
-]
 GREEDY = GenerationParams(max_new_tokens=10)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -80,35 +72,16 @@ def test_progress_after_each_batch(student: TransformersStudent) -> None:
     assert student.generate([], GREEDY) == []
 
 
-def _save_adapter(base_dir: Path, out: Path, perturb: bool) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(base_dir),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
-    )
-    if perturb:  # lora_B starts at zero (a no-op adapter); give it weights
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if "lora_B" in name:
-                    param.normal_(0, 0.5)
-    model.save_pretrained(out)
-    return out
-
-
 def test_adapter_on_top_changes_outputs(
     student: TransformersStudent, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     base = student.generate(PROMPTS, GREEDY)
     noop = TransformersStudent(
-        tiny_model_dir, adapter_path=_save_adapter(tiny_model_dir, tmp_path / "noop", False)
+        tiny_model_dir, adapter_path=save_adapter(tiny_model_dir, tmp_path / "noop", False)
     )
     assert noop.generate(PROMPTS, GREEDY) == base
     tuned = TransformersStudent(
-        tiny_model_dir, adapter_path=_save_adapter(tiny_model_dir, tmp_path / "lora", True)
+        tiny_model_dir, adapter_path=save_adapter(tiny_model_dir, tmp_path / "lora", True)
     )
     assert tuned.generate(PROMPTS, GREEDY) != base
 

@@ -15,7 +15,7 @@ import pytest
 from fair_core.students.base import Generation, GenerationParams, StudentBackend
 from fair_core.students.transformers_backend import TransformersStudent
 from fair_core.students.vllm_backend import VLLMStudent, VLLMWorkerError
-from tests.core.students.test_transformers_backend import PROMPTS, _save_adapter
+from tests.core.students.helpers import PROMPTS, save_adapter
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]
 NEW_TOKENS = 16
@@ -64,7 +64,7 @@ def test_greedy_tokens_agree_with_transformers(
 def test_lora_adapter_through_lora_request(
     tiny_model_dir: Path, vllm_env: str, reference: TransformersStudent, tmp_path: Path
 ) -> None:
-    adapter = _save_adapter(tiny_model_dir, tmp_path / "lora", perturb=True)
+    adapter = save_adapter(tiny_model_dir, tmp_path / "lora", perturb=True)
     params = GenerationParams(max_new_tokens=NEW_TOKENS)
     tuned = TransformersStudent(tiny_model_dir, adapter_path=adapter, batch_size=8)
     expected = tuned.generate(PROMPTS, params)

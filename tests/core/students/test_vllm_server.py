@@ -21,7 +21,7 @@ from fair_core.students.base import BackendUnavailableError, GenerationParams
 from fair_core.students.transformers_backend import TransformersStudent
 from fair_core.students.vllm_backend import vllm_python
 from fair_core.students.vllm_server_backend import VLLMServerStudent, adapter_name
-from tests.core.students.test_transformers_backend import PROMPTS, _save_adapter
+from tests.core.students.helpers import PROMPTS, save_adapter
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]
 PARAMS = GenerationParams(max_new_tokens=12)
@@ -92,7 +92,7 @@ def test_completions_agree_with_transformers_base_and_adapter(
     assert calls[-1] == (len(PROMPTS), len(PROMPTS))
     student.close()
 
-    adapter = _save_adapter(tiny_model_dir, tmp_path / "lora", perturb=True)
+    adapter = save_adapter(tiny_model_dir, tmp_path / "lora", perturb=True)
     tuned = TransformersStudent(tiny_model_dir, adapter_path=adapter, batch_size=8)
     expected_tuned = tuned.generate(PROMPTS, PARAMS)
     tuned.close()

@@ -99,7 +99,7 @@ def test_missing_environment_names_the_setup_script(tmp_path: Path, tiny_model_d
     assert vllm_python(str(tmp_path / "none")) is None
     with pytest.raises(BackendUnavailableError, match=r"scripts/setup_vllm_env\.sh"):
         VLLMStudent(tiny_model_dir, env=str(tmp_path / "none"))
-    cfg = StudentConfig(model=str(tiny_model_dir), backend="vllm", vllm_env=str(tmp_path / "none"))
+    cfg = StudentConfig(model=str(tiny_model_dir), backend="vllm", vllm={"env": str(tmp_path / "none")})
     with pytest.raises(BackendUnavailableError, match=r"scripts/setup_vllm_env\.sh"):
         open_student(cfg, ModelRef(str(tiny_model_dir)))
 
@@ -123,11 +123,12 @@ def test_auto_picks_transformers_without_a_gpu(tmp_path: Path) -> None:
     (env / "bin").mkdir(parents=True)
     (env / "bin" / "python").write_text("")
     (env / ".fair-vllm-env").write_text("flavour=cpu")
-    assert choose_backend(StudentConfig(vllm_env=str(env))) == "transformers"  # this machine has no GPU
-    assert choose_backend(StudentConfig(backend="vllm", vllm_env=str(tmp_path))) == "vllm"
-    assert choose_backend(StudentConfig(vllm_base_url="http://127.0.0.1:1/v1")) == "vllm"
+    assert choose_backend(StudentConfig(vllm={"env": str(env)})) == "transformers"  # this machine has no GPU
+    assert choose_backend(StudentConfig(backend="vllm", vllm={"env": str(tmp_path)})) == "vllm"
+    assert choose_backend(StudentConfig(vllm={"base_url": "http://127.0.0.1:1/v1"})) == "vllm"
     assert (
-        choose_backend(StudentConfig(backend="transformers", vllm_base_url="http://x/v1")) == "transformers"
+        choose_backend(StudentConfig(backend="transformers", vllm={"base_url": "http://x/v1"}))
+        == "transformers"
     )
 
 

@@ -15,7 +15,7 @@ from fair_core.teachers.base import (
 )
 from fair_core.teachers.keys import MissingAPIKeyError, redact, resolve_api_key
 from fair_core.teachers.openai_provider import OpenAIProvider, parse_retry_after
-from tests.core.teachers.conftest import teacher
+from tests.simulators.fixtures import teacher
 
 MESSAGES = (Message("system", "Be brief."), Message("user", "What is 2 + 2?"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fair_core.records import Message
@@ -49,16 +49,16 @@ def test_put_overwrites(cache: ResponseCache) -> None:
 
 
 def test_thread_safe_puts_and_many_keys(cache: ResponseCache) -> None:
-    def writer(offset: int) -> None:
+    def writer(offset: int) -> int:
+        """Each thread writes 150 replies and reads each back; returns how many it found."""
+        seen = 0
         for i in range(offset, offset + 150):
             cache.put(_request(i), ChatResponse(f"reply {i}"))
-            assert cache.get(_request(i).key()) is not None
+            seen += cache.get(_request(i).key()) is not None
+        return seen
 
-    threads = [threading.Thread(target=writer, args=(k * 1000,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=8) as pool:  # result() re-raises a thread's exception here
+        assert [f.result() for f in [pool.submit(writer, k * 1000) for k in range(8)]] == [150] * 8
     keys = [_request(k * 1000 + i).key() for k in range(8) for i in range(150)]
     found = cache.get_many(keys)  # more keys than one SELECT takes
     assert len(found) == 1200 == len(cache)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fair_core.committee import PlannedCall, call_rows
 from fair_core.config import TeacherConfig
 from fair_core.records import Message
 from fair_core.teachers.base import ChatRequest, ChatResponse
 from fair_core.teachers.cache import ResponseCache
+from fair_core.teachers.caller import PlannedCall, call_rows
 from fair_core.teachers.cost import (
     Price,
     call_cost,
@@ -20,12 +20,12 @@ from fair_core.teachers.cost import (
     prompt_token_estimate,
     request_token_estimate,
 )
-from fair_core.teachers.engine import CallResult, run_requests
+from fair_core.teachers.engine import CallOptions, CallResult, run_requests
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.sidecar import Sidecar
 from fair_core.teachers.simulator.faults import FaultPlan, call_id
 from fair_core.teachers.simulator.server import SimCall
-from tests.core.teachers.test_engine import FakeProvider
+from tests.simulators.fixtures import FakeProvider
 
 
 def test_price_table_overrides_and_batch_discount() -> None:
@@ -96,9 +96,7 @@ def test_budget_stops_sending_and_persists_spend(cache: ResponseCache, tmp_path:
             requests,
             {"gpt": provider},
             cache,
-            max_concurrency={"gpt": 1},
-            prices={"gpt": price},
-            ledger=ledger,
+            CallOptions(max_concurrency={"gpt": 1}, prices={"gpt": price}, ledger=ledger),
         )
     )
     sent = [r for r in results if r.response.ok]
@@ -113,9 +111,7 @@ def test_budget_stops_sending_and_persists_spend(cache: ResponseCache, tmp_path:
     assert again.prior_usd == pytest.approx(ledger.total_usd)
     assert Sidecar(tmp_path / "sidecar.sqlite").spent("other-run") == 0.0
     rest = asyncio.run(
-        run_requests(
-            requests, {"gpt": provider}, cache, max_concurrency={}, prices={"gpt": price}, ledger=again
-        )
+        run_requests(requests, {"gpt": provider}, cache, CallOptions(prices={"gpt": price}, ledger=again))
     )
     assert all(r.response.ok for r in rest)
     assert sum(provider.calls.values()) == 20  # nothing asked twice

@@ -4,44 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections import Counter
-from collections.abc import Callable
 
 import pytest
 
 from fair_core.records import Message
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError
 from fair_core.teachers.cache import ResponseCache
-from fair_core.teachers.engine import EngineProgress, run_requests, run_requests_sync
-
-
-class FakeProvider:
-    """A TeacherProvider double at the network boundary: `script(request, attempt)` answers or raises."""
-
-    def __init__(self, script: Callable[[ChatRequest, int], ChatResponse] | None = None, delay: float = 0.0):
-        self.script = script or (
-            lambda request, attempt: ChatResponse(f"reply to {request.messages[-1].content}")
-        )
-        self.delay = delay
-        self.calls: Counter[str] = Counter()
-        self.times: list[float] = []
-        self.in_flight = self.max_in_flight = 0
-        self.closed = 0
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        self.calls[request.key()] += 1
-        self.times.append(time.monotonic())
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(self.delay)
-            return self.script(request, self.calls[request.key()])
-        finally:
-            self.in_flight -= 1
-
-    async def aclose(self) -> None:
-        self.closed += 1
+from fair_core.teachers.engine import CallOptions, run_requests, run_requests_sync
+from fair_core.teachers.tracking import EngineProgress
+from tests.simulators.fixtures import FakeProvider
 
 
 def _requests(teacher: str, n: int, model: str = "m") -> list[ChatRequest]:
@@ -57,7 +28,7 @@ def test_retries_honour_retry_after_then_succeed(cache: ResponseCache) -> None:
     provider = FakeProvider(flaky)
     [result] = asyncio.run(
         run_requests(
-            _requests("gpt", 1), {"gpt": provider}, cache, max_concurrency={"gpt": 2}, backoff_base=0.001
+            _requests("gpt", 1), {"gpt": provider}, cache, CallOptions({"gpt": 2}, backoff_base=0.001)
         )
     )
     assert result.response.text == "finally" and result.attempts == 3 and not result.cached
@@ -77,9 +48,7 @@ def test_retry_budget_and_invalid_are_errors_not_cached(cache: ResponseCache) ->
             _requests("gpt", 2),
             {"gpt": provider},
             cache,
-            max_concurrency={},
-            max_retries=3,
-            backoff_base=0.001,
+            CallOptions(max_retries=3, backoff_base=0.001),
         )
     )
     assert [r.response.status for r in results] == ["error", "error"]
@@ -95,7 +64,7 @@ def test_fatal_stops_one_teacher_only(cache: ResponseCache) -> None:
     bad, good = FakeProvider(unauthorized, delay=0.01), FakeProvider(delay=0.01)
     requests = _requests("bad", 20, "m-bad") + _requests("good", 20, "m-good")
     results = asyncio.run(
-        run_requests(requests, {"bad": bad, "good": good}, cache, max_concurrency={"bad": 2, "good": 4})
+        run_requests(requests, {"bad": bad, "good": good}, cache, CallOptions({"bad": 2, "good": 4}))
     )
     bad_results, good_results = results[:20], results[20:]
     assert all(r.response.status == "fatal" for r in bad_results)
@@ -113,8 +82,8 @@ def test_refusal_is_cached_and_not_retried(cache: ResponseCache) -> None:
         raise ProviderError("refused", "blocked by the safety filter")
 
     provider = FakeProvider(refuse)
-    [first] = asyncio.run(run_requests(_requests("gpt", 1), {"gpt": provider}, cache, max_concurrency={}))
-    [second] = asyncio.run(run_requests(_requests("gpt", 1), {"gpt": provider}, cache, max_concurrency={}))
+    [first] = asyncio.run(run_requests(_requests("gpt", 1), {"gpt": provider}, cache))
+    [second] = asyncio.run(run_requests(_requests("gpt", 1), {"gpt": provider}, cache, CallOptions()))
     assert first.response.status == "refused" and first.attempts == 1
     assert second.cached and second.response == first.response
     assert sum(provider.calls.values()) == 1
@@ -125,23 +94,26 @@ def test_dedup_cache_refresh_order_and_progress(cache: ResponseCache) -> None:
     requests = _requests("gpt", 5) + _requests("gpt", 5)  # every request twice
     seen: list[EngineProgress] = []
     first = asyncio.run(
-        run_requests(requests, {"gpt": provider}, cache, max_concurrency={"gpt": 3}, progress=seen.append)
+        run_requests(requests, {"gpt": provider}, cache, CallOptions({"gpt": 3}), progress=seen.append)
     )
     assert [r.request for r in first] == requests
     assert [r.response.text for r in first] == [f"reply to q{i % 5}" for i in range(10)]
     assert set(provider.calls.values()) == {1} and len(provider.calls) == 5
     assert seen[-1].done == seen[-1].total == 10 and seen[-1].in_flight == 0 and seen[-1].sent == 5
     assert provider.max_in_flight <= 3
-    second = asyncio.run(run_requests(requests, {"gpt": provider}, cache, max_concurrency={"gpt": 3}))
+    second = asyncio.run(run_requests(requests, {"gpt": provider}, cache, CallOptions({"gpt": 3})))
     assert all(r.cached for r in second) and [r.response for r in second] == [r.response for r in first]
     assert sum(provider.calls.values()) == 5
-    asyncio.run(run_requests(requests[:2], {"gpt": provider}, cache, max_concurrency={}, refresh=True))
+    asyncio.run(run_requests(requests[:2], {"gpt": provider}, cache, CallOptions(refresh=True)))
     assert sum(provider.calls.values()) == 7
+    # keyword changes override fields of the options
+    asyncio.run(run_requests(requests[2:3], {"gpt": provider}, cache, CallOptions(), refresh=True))
+    assert sum(provider.calls.values()) == 8
 
 
 def test_unknown_teacher_is_refused_up_front(cache: ResponseCache) -> None:
     with pytest.raises(ValueError, match="no provider for teacher"):
-        asyncio.run(run_requests(_requests("ghost", 1), {}, cache, max_concurrency={}))
+        asyncio.run(run_requests(_requests("ghost", 1), {}, cache))
 
 
 def test_sync_wrapper_in_worker_thread_and_inside_a_loop(cache: ResponseCache) -> None:
@@ -149,7 +121,7 @@ def test_sync_wrapper_in_worker_thread_and_inside_a_loop(cache: ResponseCache) -
     out: list[object] = []
     thread = threading.Thread(
         target=lambda: out.append(
-            run_requests_sync(_requests("gpt", 3), {"gpt": provider}, cache, max_concurrency={})
+            run_requests_sync(_requests("gpt", 3), {"gpt": provider}, cache, CallOptions())
         )
     )
     thread.start()
@@ -157,7 +129,7 @@ def test_sync_wrapper_in_worker_thread_and_inside_a_loop(cache: ResponseCache) -
     assert [r.response.ok for r in out[0]] == [True] * 3 and provider.closed == 1
 
     async def inside_a_loop() -> list[object]:
-        return run_requests_sync(_requests("gpt", 4), {"gpt": provider}, cache, max_concurrency={})
+        return run_requests_sync(_requests("gpt", 4), {"gpt": provider}, cache)
 
     results = asyncio.run(inside_a_loop())
     assert [r.cached for r in results] == [True, True, True, False]
@@ -171,9 +143,7 @@ def test_retry_after_pauses_the_whole_teacher(cache: ResponseCache) -> None:
 
     provider = FakeProvider(first_is_limited)
     results = asyncio.run(
-        run_requests(
-            _requests("gpt", 3), {"gpt": provider}, cache, max_concurrency={"gpt": 1}, backoff_base=0
-        )
+        run_requests(_requests("gpt", 3), {"gpt": provider}, cache, CallOptions({"gpt": 1}, backoff_base=0))
     )
     assert all(r.response.ok for r in results) and sum(provider.calls.values()) == 4
     assert all(t - provider.times[0] >= 0.09 for t in provider.times[1:])
@@ -183,7 +153,5 @@ def test_a_failing_progress_callback_does_not_lose_replies(cache: ResponseCache)
     def broken(progress: EngineProgress) -> None:
         raise RuntimeError("display gone")
 
-    results = asyncio.run(
-        run_requests(_requests("gpt", 3), {"gpt": FakeProvider()}, cache, max_concurrency={}, progress=broken)
-    )
+    results = asyncio.run(run_requests(_requests("gpt", 3), {"gpt": FakeProvider()}, cache, progress=broken))
     assert all(r.response.ok for r in results) and len(cache) == 3

@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from fair_core.answers import answers_match, extract_answer
-from fair_core.config import SimulatorConfig
 from fair_core.records import Message
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError
 from fair_core.teachers.batch import BatchJob, BatchProvider, build_batch_provider
 from fair_core.teachers.gemini_batch import GeminiBatchProvider
-from fair_core.teachers.simulator.gemini_batch_wire import batch_jobs
-from fair_core.teachers.simulator.gemini_wire import wire_log
-from fair_core.teachers.simulator.server import SimCall, SimFault, SimulatorHandle, start_simulator
-from tests.core.teachers.conftest import EXAMPLES
-from tests.core.teachers.gemini_support import KEY, PROMPTS, WRONG_KEY, assert_no_secret, gemini
+from fair_core.teachers.simulator.protocol import SimCall, SimFault
+from fair_core.teachers.simulator.server import SimulatorHandle
+from tests.simulators.fixtures import EXAMPLES, KEY, PROMPTS, WRONG_KEY, assert_no_secret, gemini, simulate
+from tests.simulators.gemini_batch_wire import batch_jobs
+from tests.simulators.gemini_wire import wire_log
 
 
 class Faults:
@@ -48,8 +47,7 @@ class Faults:
 @pytest.fixture
 def sim() -> Iterator[tuple[SimulatorHandle, Faults]]:
     faults = Faults()
-    cfg = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0)
-    with start_simulator(EXAMPLES, cfg, required_key=KEY, faults=faults) as handle:
+    with simulate(required_key=KEY, faults=faults) as handle:
         batch_jobs(handle.state).step_s = 0.02
         yield handle, faults
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,57 +11,33 @@ import httpx
 import pytest
 from google.genai import types
 
-from fair_core.answers import answers_match, extract_answer
-from fair_core.config import SimulatorConfig
-from fair_core.prompts.builder import gold_text
 from fair_core.records import Message
 from fair_core.teachers.base import ChatRequest, ProviderError, ProviderSetupError, build_provider
 from fair_core.teachers.cache import ResponseCache
 from fair_core.teachers.gemini_provider import GeminiProvider, parse_retry_delay, to_chat_response
-from fair_core.teachers.simulator.gemini_wire import wire_log
-from fair_core.teachers.simulator.server import SimulatorHandle, start_simulator
-from tests.core.teachers.conftest import EXAMPLES
-from tests.core.teachers.gemini_support import KEY, PROMPTS, gemini, rationale_requests, run
-
-SCORE = re.compile(r"\[(\d)\]\s*$")
+from fair_core.teachers.simulator.protocol import SimCall, SimFault
+from fair_core.teachers.simulator.server import SimulatorHandle
+from tests.simulators.fixtures import (
+    EXAMPLES,
+    KEY,
+    PROMPTS,
+    WRONG_KEY,
+    Recorder,
+    always,
+    assert_no_secret,
+    gemini,
+    provider_error,
+    requests_for,
+    run,
+    simulate,
+)
+from tests.simulators.gemini_wire import wire_log
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    cfg = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0, latency_ms=10)
-    with start_simulator(EXAMPLES, cfg, wrong_rates={"gemini-wrong": 1.0}, required_key=KEY) as handle:
+    with simulate(latency_ms=10) as handle:
         yield handle
-
-
-def test_roles_end_to_end_and_second_run_is_free(sim: SimulatorHandle, cache: ResponseCache) -> None:
-    right, wrong = gemini("right", "gemini-right", sim.url), gemini("wrong", "gemini-wrong", sim.url)
-    providers = {"right": build_provider(right, KEY), "wrong": build_provider(wrong, KEY)}
-    assert isinstance(providers["right"], GeminiProvider) and KEY not in repr(providers["right"])
-    rationales = rationale_requests(right, EXAMPLES) + rationale_requests(wrong, EXAMPLES)
-    first = run(rationales, providers, cache)
-    n = len(EXAMPLES)
-    for result, example in zip(first, EXAMPLES + EXAMPLES, strict=True):
-        response = result.response
-        assert response.ok and response.finish_reason == "stop", response
-        assert response.prompt_tokens > 0 and response.completion_tokens > 0
-        predicted = extract_answer(response.text, example.kind, example.options)
-        assert answers_match(predicted, example.answer, example.kind) == (result.request.teacher == "right")
-    feedback = [ChatRequest.for_teacher(right, PROMPTS.feedback(e, "The answer is 0.")) for e in EXAMPLES]
-    reviews = [
-        ChatRequest.for_teacher(right, PROMPTS.review(example, r.response.text))
-        for example, r in zip(EXAMPLES + EXAMPLES, first, strict=True)
-    ]
-    later = run(feedback + reviews, providers, cache)
-    for result, example in zip(later[:n], EXAMPLES, strict=True):
-        assert f"correct answer is {gold_text(example)}" in result.response.text
-    scores = [int(SCORE.search(r.response.text).group(1)) for r in later[n:]]
-    assert all(s >= 4 for s in scores[:n]) and all(s <= 2 for s in scores[n:]), scores
-    assert sim.stats["by_role"] == {"rationale": 2 * n, "feedback": n, "review": 2 * n}
-
-    again = run(rationales + feedback + reviews, providers, cache)
-    assert sim.stats["requests"] == 5 * n  # nothing sent the second time
-    assert all(r.cached for r in again)
-    assert [r.response for r in again] == [r.response for r in first + later]
 
 
 def test_system_instruction_turns_sampling_and_safety_reach_the_wire(sim: SimulatorHandle) -> None:
@@ -99,7 +74,7 @@ def test_system_instruction_turns_sampling_and_safety_reach_the_wire(sim: Simula
 
 def test_both_api_versions_and_the_key_query_parameter_are_served(sim: SimulatorHandle) -> None:
     beta = GeminiProvider(KEY, sim.url, api_version="v1beta")
-    request = rationale_requests(gemini("g", "gemini-right"), EXAMPLES[:1])[0]
+    request = requests_for(gemini("g", "gemini-right"), examples=EXAMPLES[:1])[0]
 
     async def call() -> object:
         try:
@@ -182,7 +157,73 @@ def test_retry_delay_parsing() -> None:
 
 def test_provider_survives_a_second_event_loop(sim: SimulatorHandle, tmp_path: Path) -> None:
     provider = build_provider(gemini("g", "gemini-right", sim.url), KEY)
-    request = rationale_requests(gemini("g", "gemini-right"), EXAMPLES[:1])[0]
+    request = requests_for(gemini("g", "gemini-right"), examples=EXAMPLES[:1])[0]
     for _ in range(2):  # each asyncio.run is a new loop: the SDK client is made again
         assert asyncio.run(provider.complete(request)).ok
     asyncio.run(provider.aclose())
+
+
+#: Gemini-only classifications: an invalid key is a 400 (API_KEY_INVALID), RetryInfo carries fractions
+GEMINI_FAULTS = {
+    "key_invalid": (SimFault("auth", f"API key not valid: {KEY}", status=400), "fatal", 400, None),
+    "retry_info": (SimFault("rate_limit", "Exhausted", retry_after=0.25), "retryable", 429, 0.25),
+}
+
+
+@pytest.mark.parametrize("name", list(GEMINI_FAULTS))
+def test_gemini_only_faults_are_classified_and_redacted(name: str) -> None:
+    fault, kind, status, retry_after = GEMINI_FAULTS[name]
+    with simulate(Recorder(always(fault)), required_key=None) as handle:
+        provider = GeminiProvider(KEY, handle.url, timeout_s=0.2)
+        error = provider_error(provider, requests_for(gemini("g", "gemini-m"), examples=EXAMPLES[:1])[0])
+    assert (error.kind, error.status_code, error.retry_after) == (kind, status, retry_after), error
+    assert_no_secret([KEY], errors=[error])
+
+
+def test_safety_block_messages_and_a_blocked_prompt(tmp_path: Path) -> None:
+    blocks = {
+        "gemini-unsafe": SimFault("safety", "blocked"),
+        "gemini-prompt": SimFault("safety", "prompt blocked"),  # blocks the prompt: promptFeedback
+        "gemini-empty": SimFault("empty", "nothing"),
+    }
+    with (
+        simulate(lambda call: blocks.get(call.model)) as handle,
+        ResponseCache(tmp_path / "c.sqlite") as cache,
+    ):
+        configs = [gemini(model, model, handle.url) for model in blocks]
+        requests = [requests_for(cfg, examples=EXAMPLES[:1])[0] for cfg in configs]
+        results = run(requests, {cfg.name: build_provider(cfg, KEY) for cfg in configs}, cache)
+    assert [r.response.status for r in results] == ["refused"] * 3
+    errors = [r.response.error or "" for r in results]
+    assert "finish_reason=SAFETY" in errors[0] and "prompt blocked" in errors[1] and "empty" in errors[2]
+
+
+def test_invalid_key_and_refused_safety_category_stop_or_reject_their_teacher(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def faults(call: SimCall) -> SimFault | None:
+        if call.model == "gemini-invalid-key":
+            return SimFault("auth", f"API key not valid. Key: {call.api_key}", status=400)
+        return None
+
+    with simulate(faults) as handle, ResponseCache(tmp_path / "c.sqlite") as cache:
+        invalid_key = gemini("inv", "gemini-invalid-key", handle.url)
+        good = gemini("good", "gemini-m", handle.url)
+        # a category google-genai knows but the Gemini API refuses: 400 INVALID_ARGUMENT, not retried
+        jailbreak = gemini("jail", "gemini-jail", handle.url, safety_settings={"JAILBREAK": "OFF"})
+        cfgs = (invalid_key, good, jailbreak)
+        providers = {cfg.name: build_provider(cfg, KEY) for cfg in cfgs}
+        requests = [r for cfg in cfgs for r in requests_for(cfg)]
+        results = run(requests, providers, cache, max_concurrency={name: 1 for name in providers})
+        by_teacher: dict[str, list] = {}
+        for result in results:
+            by_teacher.setdefault(result.request.teacher, []).append(result)
+        inv = by_teacher["inv"]
+        assert all(r.response.status == "fatal" for r in inv) and sum(r.attempts for r in inv) == 1
+        message = inv[0].response.error or ""
+        assert "teacher 'inv' (gemini, " in message and "400" in message and "[REDACTED]" in message
+        assert all(r.response.ok for r in by_teacher["good"])
+        jail = by_teacher["jail"]
+        assert all(r.response.status == "error" and r.attempts == 1 for r in jail)
+        assert "request rejected" in jail[0].response.error and "INVALID_ARGUMENT" in jail[0].response.error
+        assert_no_secret((KEY, WRONG_KEY), caplog=caplog, cache=cache, results=results, tmp_path=tmp_path)

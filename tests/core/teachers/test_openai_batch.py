@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from fair_core.config import SimulatorConfig
 from fair_core.prompts.builder import PromptSet
-from fair_core.teachers.base import ChatRequest, ProviderError
+from fair_core.teachers.base import ChatRequest
 from fair_core.teachers.batch import BatchJob, build_batch_provider
 from fair_core.teachers.openai_batch import OpenAIBatchProvider
 from fair_core.teachers.openai_provider import OpenAIProvider, chat_body
-from fair_core.teachers.simulator.openai_batch_wire import batch_store
-from fair_core.teachers.simulator.server import SimCall, SimFault, SimulatorHandle, start_simulator
-from tests.core.teachers.conftest import EXAMPLES, teacher
+from fair_core.teachers.simulator.protocol import SimCall, SimFault
+from fair_core.teachers.simulator.server import SimulatorHandle
+from tests.simulators.fixtures import EXAMPLES, simulate, teacher
+from tests.simulators.openai_batch_wire import batch_store
 
 KEY = "sk-batch-test-key-0123456789abcdef"
 PROMPTS = PromptSet()
@@ -41,8 +40,7 @@ def _faults(call: SimCall) -> SimFault | None:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    cfg = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0)
-    with start_simulator(EXAMPLES, cfg, required_key=KEY, faults=_faults) as handle:
+    with simulate(required_key=KEY, faults=_faults) as handle:
         batch_store(handle.state).job_delay_s = 0.02
         yield handle
 
@@ -210,21 +208,6 @@ def test_cancel(sim: SimulatorHandle) -> None:
 
     job, replies = _run(provider, work)
     assert job.state == "cancelled" and replies == {} and sim.stats["requests"] == 0
-
-
-def test_wrong_key_is_fatal_and_redacted(sim: SimulatorHandle) -> None:
-    wrong = "sk-batch-WRONG-key-fedcba9876543210"
-    provider = _provider(sim, wrong)
-
-    async def work() -> ProviderError:
-        with pytest.raises(ProviderError) as caught:
-            await provider.submit(_requests())
-        return caught.value
-
-    error = _run(provider, work)
-    assert error.kind == "fatal" and error.status_code == 401 and "[REDACTED]" in error.message
-    assert wrong not in "".join(traceback.format_exception(error)) + repr(error) + repr(provider)
-    assert batch_store(sim.state).calls["auth_failed"] == 1 and not batch_store(sim.state).files
 
 
 def test_submit_checks_its_input(sim: SimulatorHandle) -> None:

@@ -14,9 +14,9 @@ from aiolimiter import AsyncLimiter
 from fair_core.records import Message
 from fair_core.teachers.base import ChatRequest, ChatResponse
 from fair_core.teachers.cache import ResponseCache
-from fair_core.teachers.engine import run_requests, run_requests_sync
+from fair_core.teachers.engine import CallOptions, run_requests, run_requests_sync
 from fair_core.teachers.runtime import RateLimits, TeacherRuntime, get_runtime, rpm_limiter, tpm_burst
-from tests.core.teachers.test_engine import FakeProvider
+from tests.simulators.fixtures import FakeProvider
 
 
 class _InstantSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
@@ -142,9 +142,8 @@ def test_threads_share_one_loop_and_one_concurrency_bound(cache: ResponseCache) 
         requests = [
             ChatRequest("gpt", "openai", "m", (Message("user", f"t{offset}-{i}"),)) for i in range(12)
         ]
-        run_requests_sync(
-            requests, {"gpt": provider}, cache, max_concurrency={"gpt": 99}, limits={"gpt": shared}
-        )
+        options = CallOptions(max_concurrency={"gpt": 99}, limits={"gpt": shared})
+        run_requests_sync(requests, {"gpt": provider}, cache, options)
 
     threads = [threading.Thread(target=task, args=(k,)) for k in range(4)]
     for thread in threads:
@@ -182,18 +181,13 @@ def test_engine_timeout_is_retryable_then_an_error(cache: ResponseCache) -> None
             _requests("gpt", 2),
             {"gpt": slow},
             cache,
-            max_concurrency={},
-            max_retries=1,
-            timeouts={"gpt": 0.02},
-            backoff_base=0.001,
+            CallOptions(max_retries=1, timeouts={"gpt": 0.02}, backoff_base=0.001),
         )
     )
     assert all(r.response.status == "error" for r in results)
     assert all("no reply within the 0.02s timeout" in (r.response.error or "") for r in results)
     assert all(r.attempts == 2 for r in results) and len(cache) == 0
     fast = asyncio.run(
-        run_requests(
-            _requests("gpt", 2), {"gpt": FakeProvider()}, cache, max_concurrency={}, timeouts={"gpt": 5.0}
-        )
+        run_requests(_requests("gpt", 2), {"gpt": FakeProvider()}, cache, CallOptions(timeouts={"gpt": 5.0}))
     )
     assert all(r.response.ok and r.response.meta["mode"] == "online" for r in fast)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
+
+import pytest
 
 from fair_core.answers import answers_match, extract_answer
 from fair_core.config import SimulatorConfig
 from fair_core.prompts.builder import PromptSet, gold_text
 from fair_core.records import Example, Message
 from fair_core.teachers.simulator.teacher import GENERIC_REPLY, RoleMarkers, TeacherSimulator
-from tests.core.teachers.conftest import EXAMPLES
+from tests.simulators.fixtures import EXAMPLES
 
 PROMPTS = PromptSet()
 SCORE = re.compile(r"\[(\d)\]\s*$")
@@ -98,15 +99,22 @@ def test_unknown_question_markers_and_max_tokens() -> None:
     assert cut.finish_reason == "length" and cut.completion_tokens == 5 and cut.prompt_tokens > 20
 
 
-def test_lookup_is_fast_for_thousands_of_examples() -> None:
+def test_lookup_uses_the_index_not_a_scan_of_thousands_of_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     many = [
         Example(f"e{i}", "gsm8k", f"Sam has {i} marbles and loses {i % 7}. How many remain?", "1")
         for i in range(5000)
     ]
     sim = TeacherSimulator(many, SimulatorConfig())
+    checked: list[str] = []
+    matches = sim._matches
+
+    def counting(example: Example, text: str) -> bool:
+        checked.append(example.id)
+        return matches(example, text)
+
+    monkeypatch.setattr(sim, "_matches", counting)
     prompts = [PROMPTS.review(many[i], "The answer is 1.") for i in range(0, 5000, 25)]
-    started = time.perf_counter()
     found = [sim.find_example(p[-1].content) for p in prompts]
-    elapsed = time.perf_counter() - started
     assert [e.id for e in found] == [f"e{i}" for i in range(0, 5000, 25)]
-    assert elapsed < 0.2, elapsed  # a linear scan of 5000 questions per prompt takes far longer
+    # the first-line index hands over the one candidate per prompt; a linear scan would check 5000 each
+    assert len(checked) == len(prompts) and checked == [e.id for e in found]

@@ -15,6 +15,7 @@ import pytest
 
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
+from fair_core.training.checkpoints import latest_checkpoint
 from fair_core.training.launch import (
     ACCELERATE_DIR,
     DEFAULT_CONFIGS,
@@ -23,7 +24,7 @@ from fair_core.training.launch import (
     run_distributed,
     write_spec,
 )
-from fair_core.training.trainer import RANKS_DIR, latest_checkpoint, train_student
+from fair_core.training.trainer import RANKS_DIR, train_student
 
 SAMPLES = [
     TrainSample(

@@ -10,8 +10,10 @@ import pytest
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
 from fair_core.students.formatting import encode_prompt
+from fair_core.training.checkpoints import latest_checkpoint
 from fair_core.training.collate import IGNORE_INDEX, CompletionCollator, encode_samples
-from fair_core.training.trainer import TrainResult, latest_checkpoint, train_student
+from fair_core.training.result import TrainResult
+from fair_core.training.trainer import train_student
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -73,7 +75,7 @@ def test_weighted_loss_is_weighted_mean_of_sample_losses(
     import torch
     from transformers import AutoModelForCausalLM, TrainingArguments
 
-    from fair_core.training.trainer import WeightedCompletionTrainer
+    from fair_core.training.loss import WeightedCompletionTrainer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     weights = [0.5, 2.0, 1.0]

@@ -1,0 +1,1 @@
+"""The report stage without Prefect: round summary numbers, plots, artifact markdown and the HTML page."""

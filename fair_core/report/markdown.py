@@ -1,0 +1,87 @@
+"""Markdown of the report artifacts: round summary tables, the round report, accuracy and run reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fair_core.report.plots import data_uri
+
+#: A plot of a report: its PNG and the file it lives in (None: not available in this round).
+Plot = tuple[bytes, Path] | None
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def without_plots(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A summary less its `*_plot` paths (they go under the plots, not in the table)."""
+    return {k: v for k, v in summary.items() if not k.endswith("_plot")}
+
+
+def summary_markdown(rows: Sequence[Mapping[str, Any]], title: str = "FAIR rounds") -> str:
+    """A markdown table of round summaries (columns of the first row)."""
+    if not rows:
+        return f"# {title}\n\nNo rounds yet.\n"
+    columns = list(rows[0])
+    lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The accuracy rows as a markdown table (student k = the model after k rounds)."""
+    lines = [
+        "| round | student | split | dataset | examples | correct | accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['round']} | student_{r['student']} | {r['split']} | {r['dataset']} | {r['examples']} | "
+        f"{r['correct']} | {r['accuracy']:.1%} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def embedded_plot(title: str, png: bytes, path: Path) -> str:
+    """A markdown section with the plot embedded as a data URI and its file on disk."""
+    return f"### {title}\n\n![{title}]({data_uri(png)})\n\nFile: `{path}`\n"
+
+
+def round_report(run_id: str, round_index: int, summary: Mapping[str, Any], plots: Mapping[str, Plot]) -> str:
+    """Markdown of one round: its summary table, then each plot embedded as a data URI with its path on
+    disk (a plot that does not exist yet, e.g. no reviews or no training, is named with a note)."""
+    table = without_plots(summary)
+    lines = [summary_markdown([table], f"FAIR run {run_id}: round {round_index}"), "## Plots", ""]
+    for title, plot in plots.items():
+        lines.append(
+            embedded_plot(title, *plot) if plot else f"### {title}\n\nNot available in this round.\n"
+        )
+    lines.append(f"Whole run as one HTML page: `fair report {run_id}`.\n")
+    return "\n".join(lines)
+
+
+def accuracy_report(run_id: str, rows: Sequence[Mapping[str, Any]], png: bytes, path: Path) -> str:
+    """Markdown: the accuracy plot embedded as a data URI (Prefect 3.8's UI renders markdown images as an
+    `<img>` with the link as its source, so the plot shows on the run's Artifacts tab with no file server),
+    its path on disk, and the accuracy table per round and dataset."""
+    return (
+        f"# FAIR run {run_id}: student accuracy per round\n\n"
+        f"![accuracy per round]({data_uri(png)})\n\n"
+        f"Plot file: `{path}`\n\n{accuracy_markdown(rows)}"
+    )
+
+
+def run_report(run_id: str, summaries: Sequence[Mapping[str, Any]], accuracy_plot: Plot = None) -> str:
+    """All rounds of a run as one markdown table, with the accuracy plot embedded when there is one."""
+    markdown = summary_markdown([without_plots(s) for s in summaries], f"FAIR run {run_id}")
+    if accuracy_plot is not None:
+        png, path = accuracy_plot
+        markdown += f"\n![accuracy per round]({data_uri(png)})\n\nPlot file: `{path}`\n"
+    return markdown

@@ -1,0 +1,56 @@
+"""Per-thread SQLite connections (WAL, busy timeout, synchronous=NORMAL) shared by the cache and sidecar."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class ConnectionPool:
+    """One connection per thread to the database at `path`, safe across processes (WAL, busy timeout).
+
+    `label` names the database in errors (e.g. "response cache"). `close` closes every thread's connection;
+    the next use opens a new one.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, label: str = "database") -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_s, self.label = busy_timeout_s, label
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise RuntimeError(f"{self.label} {self.path}: cannot switch SQLite to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection in a transaction: committed on success, rolled back on error."""
+        conn = self.connect()
+        with conn:
+            yield conn
+
+    def close(self) -> None:
+        """Close every thread's connection (reopened on next use)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for conn in connections:
+            conn.close()

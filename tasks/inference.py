@@ -1,0 +1,176 @@
+"""Stage 1, student inference, as Prefect tasks: load the splits, the student answers them, the mistakes.
+
+`inference_stage` composes the tasks (a flow calls it); `answer_table` is shared with evaluation: one
+`student-answers` task, or with `student.shards > 1` one task per contiguous part of the table (submitted
+together, so a Dask/Ray task runner or several workers run them in parallel) joined by `concat-answers`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from fair_core.config import DatasetConfig, FairConfig, StudentConfig
+from fair_core.datasets import load_examples
+from fair_core.evaluation import accuracy
+from fair_core.inference import answer_examples, mistakes_from_outputs
+from fair_core.records import Example
+from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
+from fair_core.shards import shard_part, shard_slice
+from fair_core.students.base import GenerationParams
+from fair_core.students.factory import open_student
+from fair_core.students.models import resolve_model
+from tasks.caching import content_cache_key
+from tasks.logs import task_logger
+from tasks.progress import TaskProgress
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@task(
+    name="prepare-examples",
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=5,
+)
+def prepare_examples(dataset: DatasetConfig, split: str, where: RoundRef, table: str) -> TableRef:
+    """Load `split` (Hub, local files or reasoning-gym), report malformed rows (skipped, with their ids),
+    write the table."""
+    logger = task_logger()
+    result = load_examples(dataset, split)
+    if result.skipped:
+        shown = "; ".join(f"{s.row_id}: {s.reason}" for s in result.skipped[:5])
+        more = " ..." if len(result.skipped) > 5 else ""
+        logger.warning(
+            "%s/%s: skipped %d malformed rows (%s%s)", dataset.name, split, len(result.skipped), shown, more
+        )
+    if not result.examples:
+        raise ValueError(f"dataset {dataset.name} split {split!r}: no valid rows")
+    where.store().write(table, [e.to_row() | {"split": split} for e in result.examples])
+    logger.info("%s/%s: %d examples", dataset.name, split, len(result.examples))
+    return where.table(table)
+
+
+@task(name="resolve-student", retries=1)
+def resolve_student(student: StudentConfig, data_dir: str) -> ModelRef:
+    """The starting student: an alias is materialised once under `<data_dir>/models`."""
+    path = resolve_model(student.model, Path(data_dir).expanduser() / "models")
+    return ModelRef(base=str(path), label=student.model)
+
+
+@task(name="student-answers", cache_key_fn=content_cache_key, persist_result=True)
+def student_answers(
+    student: StudentConfig,
+    model: ModelRef,
+    examples: TableRef,
+    prompts: PromptsRef,
+    params: GenerationParams,
+    where: RoundRef,
+    table: str,
+    shard: int = 0,
+    shards: int = 1,
+) -> TableRef:
+    """The student answers part `shard` of `shards` of a table (contiguous; the whole table when 1), each
+    answer parsed and checked against gold; the part is stored as its own table part."""
+    rows = list(shard_slice(examples.rows(), shard, shards))
+    part = shard_part(None, shard, shards)
+    stage = f"round {where.round} {table} ({model.label})" + (f" {part}" if part else "")
+    out: list[dict] = []
+    if rows:
+        backend = open_student(student, model, shard=shard)
+        try:
+            with TaskProgress(stage, len(rows)) as progress:
+                items = [Example.from_row(r) for r in rows]
+                out = answer_examples(
+                    backend,
+                    items,
+                    prompts.load(),
+                    params,
+                    split=rows[0]["split"],
+                    model_label=model.label,
+                    progress=progress,
+                )
+        finally:
+            backend.close()
+    where.store().write(table, out, part=part)
+    task_logger().info("%s: accuracy %s on %d examples", stage, _percent(accuracy(out)), len(out))
+    return where.table(table, part)
+
+
+@task(name="concat-answers", cache_key_fn=content_cache_key, persist_result=True)
+def concat_answers(parts: list[TableRef], where: RoundRef, table: str) -> TableRef:
+    """The shards' parts, in order, written as the whole table."""
+    out = [row for part in parts for row in part.rows()]
+    where.store().write(table, out)
+    task_logger().info(
+        "%s: accuracy %s on %d examples (%d shards)", table, _percent(accuracy(out)), len(out), len(parts)
+    )
+    return where.table(table)
+
+
+@task(name="collect-mistakes", cache_key_fn=content_cache_key, persist_result=True)
+def collect_mistakes(outputs: TableRef, where: RoundRef) -> TableRef:
+    """The round's mistakes: every wrong or unparseable student answer."""
+    mistakes = mistakes_from_outputs(outputs.rows())
+    where.store().write("mistakes", mistakes)
+    task_logger().info("round %d: %d mistakes", where.round, len(mistakes))
+    return where.table("mistakes")
+
+
+def answer_table(
+    student: StudentConfig,
+    model: ModelRef,
+    examples: TableRef,
+    prompts: PromptsRef,
+    params: GenerationParams,
+    where: RoundRef,
+    table: str,
+) -> TableRef:
+    """Inside a flow: the student answers `examples` into `table`, in `student.shards` parallel tasks."""
+    shards = student.shards
+    if shards <= 1:
+        return student_answers(student, model, examples, prompts, params, where, table)
+    futures = [
+        student_answers.submit(student, model, examples, prompts, params, where, table, i, shards)
+        for i in range(shards)
+    ]
+    return concat_answers([f.result() for f in futures], where, table)
+
+
+def generation_params(config: FairConfig, evaluation: bool) -> GenerationParams:
+    """Decoding of the training-split answers, or of evaluation (its own token budget when set)."""
+    ev = config.evaluation
+    budget = (ev.max_new_tokens if evaluation else None) or config.student.max_new_tokens
+    return GenerationParams(
+        max_new_tokens=budget,
+        greedy=ev.greedy,
+        temperature=ev.temperature,
+        top_p=ev.top_p,
+        seed=config.run.seed if ev.seed is None else ev.seed,
+        stop=tuple(config.student.stop),
+    )
+
+
+def split_tables(config: FairConfig, where: RoundRef) -> tuple[TableRef, TableRef]:
+    """The round's training and test examples tables."""
+    train = prepare_examples(config.dataset, config.dataset.train_split, where, "examples")
+    test = prepare_examples(config.dataset, config.dataset.test_split, where, "test_examples")
+    return train, test
+
+
+def inference_stage(config: FairConfig, where: RoundRef, student: ModelRef) -> tuple[TableRef, TableRef]:
+    """student_k answers the training split (and, in round 0, the baseline on the test split).
+
+    Returns the training examples and the mistakes."""
+    prompts = PromptsRef(config.prompts.template_dir)
+    train, test = split_tables(config, where)
+    if where.round == 0 and config.evaluation.enabled and config.evaluation.baseline:
+        params = generation_params(config, evaluation=True)
+        answer_table(config.student, student, test, prompts, params, where, "baseline_evaluation")
+    params = generation_params(config, evaluation=False)
+    outputs = answer_table(config.student, student, train, prompts, params, where, "student_outputs")
+    return train, collect_mistakes(outputs, where)
