@@ -32,14 +32,15 @@ def summarize_round(where: RoundRef, teachers: list[str], accuracy_before: float
         summary["test_accuracy_before"] = accuracy_before
     accuracy = accuracy_rows(store)
     summary["dataset"] = ",".join(sorted({r["dataset"] for r in accuracy})) or None
-    plot = write_accuracy_plot(run, upto=where.round)
+    run_accuracy = run_accuracy_rows(run, where.round)
+    plot = write_accuracy_plot(run, run_accuracy)
     reviews = write_review_plot(store, teachers)
     loss = loss_plot(store)
     summary["accuracy_plot"] = str(plot)
     summary["review_scores_plot"] = str(reviews) if reviews else None
     summary["loss_plot"] = str(loss[1]) if loss else None
     store.set_meta(summary=summary, accuracy=accuracy)
-    publish_accuracy(where.run_id, run_accuracy_rows(run, where.round), plot)
+    publish_accuracy(where.run_id, run_accuracy, plot)
     key = artifact_key("fair", where.run_id, "round", where.round)
     # one row per figure: a round's few dozen numbers read down a page, not across it
     figures = [{"figure": name, "value": value} for name, value in summary.items()]

@@ -20,9 +20,13 @@ def list_presets() -> list[str]:
     return sorted(p.name.removesuffix(SUFFIX) for p in presets_dir().glob(f"*{SUFFIX}"))
 
 
+def _preset_file(name: str) -> Path:
+    return presets_dir() / f"{name}{SUFFIX}"
+
+
 def preset_path(name: str) -> Path:
     """The file of preset `name` (ConfigError naming the known ones if there is none)."""
-    path = presets_dir() / f"{name}{SUFFIX}"
+    path = _preset_file(name)
     if not path.is_file():
         raise ConfigError(f"no preset {name!r} (known: {', '.join(list_presets())})")
     return path
@@ -33,5 +37,5 @@ def config_path(path_or_name: str | Path) -> Path:
     path = Path(path_or_name)
     if path.is_file() or path.suffix or len(path.parts) > 1:
         return path
-    known = presets_dir() / f"{path.name}{SUFFIX}"
+    known = _preset_file(path.name)
     return known if known.is_file() else path

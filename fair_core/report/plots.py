@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fair_core.evaluation import run_accuracy_rows
 from fair_core.refs import TRAIN_RECORD
 from fair_core.review import MAX_SCORE, MIN_SCORE
 from fair_core.store.parquet import RoundStore, RunStore, atomic_write_bytes
@@ -67,10 +66,10 @@ def plot_accuracy(rows: Sequence[Mapping[str, Any]], title: str = "Student accur
     return _png(figure)
 
 
-def write_accuracy_plot(run: RunStore, upto: int | None = None) -> Path:
-    """`<run>/accuracy.png` from the answer tables of the run's rounds (up to round `upto`)."""
+def write_accuracy_plot(run: RunStore, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """`<run>/accuracy.png` from the run's accuracy rows (`fair_core.evaluation.run_accuracy_rows`)."""
     path = run.root / ACCURACY_PLOT
-    atomic_write_bytes(path, plot_accuracy(run_accuracy_rows(run, upto), f"FAIR run {run.run_id}"))
+    atomic_write_bytes(path, plot_accuracy(rows, f"FAIR run {run.run_id}"))
     return path
 
 

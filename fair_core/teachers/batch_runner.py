@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from fair_core.hashing import stable_hash
 from fair_core.teachers.attempts import budget_response
@@ -199,7 +198,7 @@ async def run_batch_requests(
     price: Price | None = None,
     ledger: RunLedger | None = None,
     progress: BatchReport | None = None,
-    online_options: CallOptions | Mapping[str, Any] | None = None,
+    online_options: CallOptions | None = None,
 ) -> BatchRun:
     """Replies to one teacher's `requests` (input order) through its batch API, then the online path."""
     requests = list(requests)
@@ -272,10 +271,7 @@ async def run_batch_requests(
         def report(p: EngineProgress) -> None:
             state.emit(f"online fallback {p.done}/{p.total}: {p.info()}")
 
-        if isinstance(online_options, CallOptions):
-            options = online_options
-        else:  # a mapping of CallOptions fields; `refresh` defaults to this call's
-            options = CallOptions.of({"refresh": refresh, **(online_options or {})})
+        options = online_options or CallOptions(refresh=refresh)
         online_results = await run_requests(
             [unique[k] for k in fallback], {teacher: online}, cache, options, progress=report
         )

@@ -193,15 +193,15 @@ class TeacherCaller:
                 results = run_requests_sync(
                     requests, {teacher.name: provider}, cache, options, progress=report
                 )
-            cached_replies = len(cache)
-        stopped = any(r.response.meta.get("budget") for r in results)
+            stopped = any(r.response.meta.get("budget") for r in results)
+            budget_stop = ledger.message(len(cache)) if stopped else None  # counts rows: only when needed
         return CallOutcome(
             calls=call_rows(planned, results, {teacher.name: price}),
             jobs=jobs,
             label=label,
             teacher=describe_teacher(teacher),
             run_total_usd=ledger.total_usd,
-            budget_stop=ledger.message(cached_replies) if stopped else None,
+            budget_stop=budget_stop,
         )
 
     def _batch(

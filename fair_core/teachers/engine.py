@@ -11,8 +11,8 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fair_core.teachers.attempts import TeacherLane, budget_response, send_with_retries
 from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
@@ -102,12 +102,6 @@ class CallOptions:
             refresh=refresh,
         )
 
-    @classmethod
-    def of(cls, options: CallOptions | Mapping[str, Any] | None = None, **changes: Any) -> CallOptions:
-        """`options` (an instance, a mapping of its fields, or the defaults) with `changes` applied."""
-        base = options if isinstance(options, CallOptions) else cls(**dict(options or {}))
-        return replace(base, **changes) if changes else base
-
 
 async def run_requests(
     requests: Sequence[ChatRequest],
@@ -116,16 +110,14 @@ async def run_requests(
     options: CallOptions | None = None,
     *,
     progress: Callable[[EngineProgress], None] | None = None,
-    **changes: Any,
 ) -> list[CallResult]:
     """Replies to `requests` in input order: cached ones first, the rest sent concurrently per teacher.
 
     Identical requests (same key) are sent once. Replies go to the cache as soon as they arrive. A fatal
-    error stops its teacher only. `options` say how to send (`changes`: fields of it to override, e.g.
-    `max_concurrency={...}`). With a ledger, once the budget is reached the rest are not sent and get an
-    `error` reply with `meta['budget']`.
+    error stops its teacher only. `options` say how to send (default: `CallOptions()`). With a ledger,
+    once the budget is reached the rest are not sent and get an `error` reply with `meta['budget']`.
     """
-    opts = CallOptions.of(options, **changes)
+    opts = options or CallOptions()
     requests = list(requests)
     missing = sorted({r.teacher for r in requests} - set(providers))
     if missing:
@@ -205,7 +197,6 @@ def run_requests_sync(
     *,
     progress: Callable[[EngineProgress], None] | None = None,
     close_providers: bool = True,
-    **changes: Any,
 ) -> list[CallResult]:
     """`run_requests` on the process-wide runtime loop, from any thread (blocks until done).
 
@@ -213,7 +204,7 @@ def run_requests_sync(
     and providers built on `OpenAIProvider` open a new client on their next use. Limits in `options` must
     come from the same runtime (`get_runtime().limits_for(cfg)`).
     """
-    opts = CallOptions.of(options, **changes)
+    opts = options or CallOptions()
 
     async def main() -> list[CallResult]:
         try:

@@ -137,7 +137,7 @@ def run(
     **changes: Any,
 ) -> list[CallResult]:
     """The engine over `requests` with a tiny backoff; providers are closed on the same loop."""
-    options = CallOptions.of({"backoff_base": 0.001, "backoff_max": 0.01}, **changes)
+    options = CallOptions(backoff_base=0.001, backoff_max=0.01, **changes)
 
     async def main() -> list[CallResult]:
         try:

@@ -10,18 +10,9 @@ import pytest
 from fair_core.students.base import GenerationParams
 from fair_core.students.stopping import cut_at_stop
 from fair_core.students.transformers_backend import TransformersStudent, plan_batches
+from tests.core.students.helpers import PROMPTS
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
-
-PROMPTS = [
-    "What is 2 + 3?",
-    "hi",
-    "Tom has 3 apples and buys 4 more. How many apples does he have now?",
-    "x",
-    "A train travels 60 miles in 2 hours. What is its speed?",
-    "1 2 3",
-    "True or false?",
-]
 
 
 def test_plan_batches_by_rows_and_tokens() -> None:

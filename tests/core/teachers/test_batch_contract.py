@@ -19,6 +19,7 @@ from fair_core.teachers.base import ChatResponse, ProviderError, build_provider
 from fair_core.teachers.batch import BatchJob, BatchProvider, build_batch_provider
 from fair_core.teachers.batch_runner import BatchRun, run_batch_requests
 from fair_core.teachers.cache import ResponseCache
+from fair_core.teachers.engine import CallOptions
 from fair_core.teachers.sidecar import Sidecar
 from fair_core.teachers.simulator.server import SimulatorHandle
 from tests.simulators.fixtures import (
@@ -67,7 +68,7 @@ async def _run(cfg: TeacherConfig, cache_path: Path, submitted: asyncio.Event | 
                 poll_s=cfg.batch_poll_s,
                 timeout_s=cfg.batch_timeout_s,
                 progress=progress,
-                online_options={"backoff_base": 0.001, "backoff_max": 0.01},
+                online_options=CallOptions(backoff_base=0.001, backoff_max=0.01),
             )
     finally:
         await batch.aclose()

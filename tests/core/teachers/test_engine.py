@@ -106,8 +106,7 @@ def test_dedup_cache_refresh_order_and_progress(cache: ResponseCache) -> None:
     assert sum(provider.calls.values()) == 5
     asyncio.run(run_requests(requests[:2], {"gpt": provider}, cache, CallOptions(refresh=True)))
     assert sum(provider.calls.values()) == 7
-    # keyword changes override fields of the options
-    asyncio.run(run_requests(requests[2:3], {"gpt": provider}, cache, CallOptions(), refresh=True))
+    asyncio.run(run_requests(requests[2:3], {"gpt": provider}, cache, CallOptions(refresh=True)))
     assert sum(provider.calls.values()) == 8
 
 
