@@ -1,89 +1,52 @@
 """Answer extraction and checking per dataset kind: numbers, yes/no (StrategyQA) and option letters (LogiQA).
 
 Every function is pure and never raises on model text: `extract_answer` returns None when a reply holds no
-usable answer. Rules, in order of preference (the first rule that finds anything decides):
+usable answer. Rules are classes of what students write, not phrases (patterns: fair_core.answer_patterns);
+in order of preference, the first rule that finds anything decides:
 
+- a reply that answers questions of its own (numbered sub-questions, "Question 2: ...", "another question")
+  is read up to the first one, or has no answer when it never answers the asked one (fair_core.answer_scope).
 - numeric: an explicit marker ("The answer is N", "Answer: N", "final answer ... is N", "#### N",
   "\\boxed{N}"); of several, the last one wins, and it wins over every other number in the text, later ones
-  included. Then a loose "Answer: <sentence>" (last number of that sentence). Then the last number of the
-  text, skipping list markers ("2." at a line start) when another number exists. "x + y = z" right after a
-  marker gives z; "$", "%", units and thousands commas are dropped; "3/4" and "\\frac{3}{4}" give "0.75".
-- boolean: the last "answer is/Answer: yes|no|true|false"; else the last of: a reply starting with the word,
-  a line holding only the word, "so/therefore/thus ... no." A mere mention of "true" decides nothing.
-- choice: the last "answer is (B)" / "Answer: C" / "the correct option is D"; else "option D is correct";
-  else a reply starting "A." / "B)" (unless it lists the options); else the only letter named "option X";
-  else the text of exactly one option quoted in full; else the final sentence's best word overlap, if clear.
+  included. "x + y = z" after a marker gives z, a chain "a + b = c + d = e" gives e; a currency sign may
+  stand apart ("$ 98 x 89 = $ 8,612" gives 8612). Then "Answer: B)" naming an option the reply listed itself
+  ("B) 1,052 sacks"). Then a loose "Answer: <sentence>" (its last number). Then the last number of the text,
+  skipping list markers ("2." at a line start) when another number exists. Currency signs, "%", units and
+  thousands commas are dropped; "3/4" and "\\frac{3}{4}" give "0.75".
+- boolean: the last "answer is/Answer:" or labelled verdict ("Conclusion: False.", "Final verdict - true");
+  else the last of: a reply starting with the word, a line holding only the word, "so/therefore ... no.",
+  an opinion or hedge ("I believe this to be false", "so it is likely false") unless denied or conditional
+  in its clause ("I don't think ...", "if this is true"), "Explanation: False.". A mere mention of "true"
+  ("It is true that ...", "True or False: ...") decides nothing.
+- choice: the last "answer is (B)" / "Answer: C" / "the correct option is D" / decision ("I would choose D",
+  "I'd go with (B)", "my pick: C"; a letter that starts a list, "A or B", is none); else "option D is
+  correct"; else a reply starting "A." / "B)" (unless it lists the options); else the only letter named
+  "option X"; else the text of exactly one option quoted in full; else the final sentence's best word
+  overlap, if clear.
 
 math_verify (Hugging Face) parses LaTeX (\\boxed, \\frac) and judges expression equivalence. It runs with
 its signal-based timeouts disabled, so that it works in worker threads; in exchange only short strings
-without exponent towers are handed to it (see `_mv_parse`).
+without exponent towers are handed to it (see fair_core.answer_math).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Any
 
+from fair_core import answer_patterns as P
+from fair_core.answer_math import MAX_MV_CHARS, from_fraction, mv_equivalent, tex_number
+from fair_core.answer_scope import answer_scope
 from fair_core.records import AnswerKind
 
 __all__ = ["answers_match", "extract_answer", "is_correct", "normalize_gold"]
 
-_MAX_MV_CHARS = 200  # longest string handed to math_verify
 _MAX_MAGNITUDE = 40  # numbers of more than 40 digits are treated as garbage, not answers
 _REL_TOL = 1e-6
-
-_NUM = r"[-−]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?!\.\d))?"
-_NUM_RE = re.compile(rf"(?<![\w.]){_NUM}")
-_TEX_FRAC = r"\\[dt]?frac\{[^{}]{1,30}\}\{[^{}]{1,30}\}"
-# fillers are bounded ({0,12}): unbounded neighbours like [\s]*\s* make the regex quadratic on long blanks
-_FILL = r"[\s*:=$(\[{]{0,12}(?:(?:approximately|about|roughly|around|exactly|only|just|x ?=|\\approx) ?\$?)?"
-_VAL = rf" ?(?P<val>{_NUM}|{_TEX_FRAC})(?: ?[-+*/×÷x] ?\$?{_NUM}){{0,20}}(?: ?= ?\$?(?P<res>{_NUM}))?"
-_VERB = r"(?:is|was|would be|will be|should be|comes to|equals)"
-_ANSWER = rf"\b(?:final\s+answer|answer)\b(?:[^.:,;\n\d]{{0,60}}?\b{_VERB}\b)?"
-_TIGHT_RE = re.compile(rf"(?:{_ANSWER}|####){_FILL}{_VAL}", re.IGNORECASE)
-_LOOSE_RE = re.compile(r"\banswer\b\s*(?:is\b|:)(?P<rest>[^\n]*?)(?:(?<!\d)\.(?!\d)|\n|$)", re.IGNORECASE)
-_PLAIN_RE = re.compile(r"-?\d+(?:\.\d+)?(?:/-?\d+(?:\.\d+)?)?")
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_TOWER_RE = re.compile(r"\^\s*\{?\s*[-(]?\d{4,}|!")
-
-_BOOL = r"(?P<{}>yes|no|true|false)\b(?!-)(?!\s+(?:one|longer|more|matter|doubt|need|or|and)\b)"
-_BFILL = r"[\s*:=\"'(\[{]{0,12}(?:\\boxed\{|\\text\{)?(?:(?:definitely|clearly|simply|probably|likely|a)\s+)?"
-_BOOL_EXPLICIT_RE = re.compile(rf"(?:{_ANSWER}|\\boxed\{{){_BFILL}{_BOOL.format('word')}", re.IGNORECASE)
-_BOOL_OTHER_RE = re.compile(
-    rf"\A[\s*\"'(\[]*{_BOOL.format('word1')}(?=[\s*]*(?:[.,!:;)\]\"']|$)|\s+(?-i:[a-z]))"  # "No, ..."
-    rf"|^[ \t*\"'(\[]*{_BOOL.format('word2')}[ \t.!*\"')\]]*$"  # a line holding only the word
-    rf"|\b(?:so|thus|therefore|hence|overall|in conclusion|in short|in summary)\b,?\s+{_BOOL.format('word3')}"
-    r"(?=\s*(?:[.!,;)*]|$))",
-    re.IGNORECASE | re.MULTILINE,
-)
-_TO_BOOL = {"yes": "true", "true": "true", "no": "false", "false": "false"}
-
-_LINK = r"because|since|as|is|are|was|were|which|would|should|could|might|must|can|seems|appears|and|or"
-_LETTER = rf"(?-i:\((?P<low>[a-zA-Z])\)|(?P<up>[A-Z])\b(?!['’])(?!\s+(?!(?:{_LINK})\b)[a-z]))"
-_CFILL = r"[\s*:=\"'(\[{]{0,12}(?:\\boxed\{|\\text\{)?(?:(?:option|choice)\s+)?"
-_CHOICE_EXPLICIT_RE = re.compile(
-    rf"(?:\banswer\b(?:[^.:,;\n]{{0,60}}?\b{_VERB}\b)?|\b(?:option|choice)\s*(?:{_VERB}\b|:)|\\boxed\{{)"
-    rf"{_CFILL}{_LETTER}",
-    re.IGNORECASE,
-)
-_CHOICE_ENDORSE_RE = re.compile(
-    rf"\b(?:option|choice)\s*{_LETTER}\)?\s+(?:{_VERB}|seems|appears)\s+(?:to be\s+)?(?:the\s+)?"
-    r"(?:correct|right|best|true|most)",
-    re.IGNORECASE,
-)
-_CHOICE_START_RE = re.compile(
-    r"\A[\s*\"'(\[]*(?:option\s+)?(?:\((?P<low>[a-zA-Z])\)|\(?(?P<up>[A-Z])(?:\s*[.):]|[*\])]*\s*(?:\n|$)))"
-)
-_LABEL_RE = re.compile(r"^[ \t]*\(?([A-Z])[.)]", re.MULTILINE)
-_OPTION_RE = re.compile(rf"\b(?:option|choice)\s*{_LETTER}", re.IGNORECASE)
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD_RE = re.compile(r"[a-z0-9]+")
 
 
 def extract_answer(text: str | None, kind: AnswerKind, options: Sequence[str] | None = None) -> str | None:
@@ -93,13 +56,20 @@ def extract_answer(text: str | None, kind: AnswerKind, options: Sequence[str] | 
     if not text or not text.strip():
         return None
     try:
-        if kind == "numeric":
-            return _extract_numeric(text)
-        if kind == "boolean":
-            return _extract_boolean(text)
-        return _extract_choice(text, len(options) if options else 4, options)
+        rule = _rule(kind, options)
+        numeric = kind == "numeric"
+        scope = answer_scope(text, _worked_numeric if numeric else rule, _marked_numeric if numeric else rule)
+        return rule(scope) if scope is not None else None
     except Exception:  # a rule tripping over odd text must not take a whole batch down
         return None
+
+
+def _rule(kind: AnswerKind, options: Sequence[str] | None) -> Callable[[str], str | None]:
+    if kind == "numeric":
+        return _extract_numeric
+    if kind == "boolean":
+        return _extract_boolean
+    return functools.partial(_extract_choice, n=len(options) if options else 4, options=options)
 
 
 def normalize_gold(raw: str | int | float | bool, kind: AnswerKind) -> str:
@@ -113,7 +83,7 @@ def normalize_gold(raw: str | int | float | bool, kind: AnswerKind) -> str:
             value: Decimal | None = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
         else:
             value = _plain_number(str(raw))
-            value = _tex_number(str(raw)) if value is None else value
+            value = tex_number(str(raw)) if value is None else value
         formatted = _fmt(value) if value is not None else None
         if formatted is None:
             raise ValueError(f"cannot read a number from gold answer {raw!r}")
@@ -122,9 +92,9 @@ def normalize_gold(raw: str | int | float | bool, kind: AnswerKind) -> str:
         word = str(raw).strip().strip(".").lower() if not isinstance(raw, bool) else str(raw).lower()
         if word in ("1", "0"):
             word = "true" if word == "1" else "false"
-        if word not in _TO_BOOL:
+        if word not in P.TO_BOOL:
             raise ValueError(f"boolean gold answer is not yes/no/true/false: {raw!r}")
-        return _TO_BOOL[word]
+        return P.TO_BOOL[word]
     letter = str(raw).strip().strip("().[] ") if isinstance(raw, str) else ""
     if len(letter) != 1 or not letter.isalpha() or not letter.isascii():
         raise ValueError(f"choice gold answer is not a single option letter: {raw!r}")
@@ -140,7 +110,7 @@ def answers_match(predicted: str | None, gold: str, kind: AnswerKind) -> bool:
             p, g = _plain_number(predicted), _plain_number(gold)
             if p is not None and g is not None:
                 return math.isclose(float(p), float(g), rel_tol=_REL_TOL, abs_tol=1e-12)
-            return _mv_equivalent(gold, predicted)
+            return mv_equivalent(gold, predicted)
         return normalize_gold(predicted, kind) == normalize_gold(gold, kind)
     except Exception:
         return False
@@ -158,19 +128,38 @@ def is_correct(
 
 
 def _extract_numeric(text: str) -> str | None:
-    explicit = [(m.start(), m["res"] or m["val"]) for m in _TIGHT_RE.finditer(text)]
+    explicit = [(m.start(), m["res"] or m["val"]) for m in P.TIGHT_RE.finditer(text)]
     for start, content in _boxed(text):
         explicit.append((start, re.sub(r"\\[$%,!;]|[$%]", "", content).replace("{,}", ",").strip()))
-    values = [_plain_number(v) if _NUM_RE.fullmatch(v) else _tex_number(v) for _, v in sorted(explicit)]
+    values = [_plain_number(v) if P.NUM_RE.fullmatch(v) else tex_number(v) for _, v in sorted(explicit)]
     values = [v for v in values if v is not None]
+    if not values:  # "Answer: B)" naming an option the reply listed itself ("B) 1,052 sacks"): its number
+        letter = next(reversed(list(P.ANSWER_LETTER_RE.finditer(text))), None)  # the last one decides
+        values = [v for v in [_own_option_number(letter)] if v is not None] if letter else []
     if not values:  # no explicit marker: the last number of a loose "Answer: <sentence>"
-        loose = [_NUM_RE.findall(m["rest"]) for m in _LOOSE_RE.finditer(text)]
+        loose = [P.NUM_RE.findall(m["rest"]) for m in P.LOOSE_RE.finditer(text)]
         values = [_plain_number(numbers[-1]) for numbers in loose if numbers]
     if not values:  # else the last number of the text, list markers only when nothing else is there
-        numbers = list(_NUM_RE.finditer(text))
+        numbers = list(P.NUM_RE.finditer(text))
         kept = [n for n in numbers if not _is_list_marker(text, n)] or numbers
         values = [_plain_number(n.group()) for n in kept]
     return _fmt(values[-1]) if values and values[-1] is not None else None
+
+
+def _own_option_number(m: re.Match[str]) -> Decimal | None:
+    option = P.own_option_re(m["letter"]).search(m.string, 0, m.start())
+    return _plain_number(option["num"]) if option else None
+
+
+def _worked_numeric(text: str) -> str | None:
+    """The numeric answer of a text that marks one or works one out ("3 + 4 = 7"); None for mere numbers."""
+    worked = P.ANSWER_MARK_RE.search(text) or P.RESULT_RE.search(text)
+    return _extract_numeric(text) if worked else None
+
+
+def _marked_numeric(text: str) -> str | None:
+    """The numeric answer of a text that marks one ("Answer: 5"); None for worked steps and mere numbers."""
+    return _extract_numeric(text) if P.ANSWER_MARK_RE.search(text) else None
 
 
 def _is_list_marker(text: str, m: re.Match[str]) -> bool:
@@ -181,9 +170,9 @@ def _is_list_marker(text: str, m: re.Match[str]) -> bool:
 def _boxed(text: str) -> list[tuple[int, str]]:
     """(position, content) of every \\boxed{...}, braces balanced."""
     out = []
-    for m in _BOXED_RE.finditer(text):
+    for m in P.BOXED_RE.finditer(text):
         depth, i = 1, m.end()
-        while i < len(text) and depth and i - m.end() <= _MAX_MV_CHARS:
+        while i < len(text) and depth and i - m.end() <= MAX_MV_CHARS:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         if depth == 0:
@@ -192,20 +181,14 @@ def _boxed(text: str) -> list[tuple[int, str]]:
 
 
 def _plain_number(s: str) -> Decimal | None:
-    """A plain written number ("1,234", "-4", "0.5", "3/4", "$18", "18%") as a Decimal; None otherwise."""
-    s = re.sub(r"[$,\s]", "", s.replace("−", "-")).removesuffix("%")
-    if not _PLAIN_RE.fullmatch(s):
+    """A plain written number ("1,234", "-4", "0.5", "3/4", "$18", "€ 18", "18%") as a Decimal; else None."""
+    s = re.sub(rf"[{P.CURRENCY_SIGNS},\s]", "", s.replace("−", "-")).removesuffix("%")
+    if not P.PLAIN_RE.fullmatch(s):
         return None
     num, _, den = s.partition("/")
     if not den:
         return Decimal(num)
-    return _from_fraction(Fraction(num) / Fraction(den)) if Fraction(den) else None
-
-
-def _from_fraction(f: Fraction) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 80
-        return Decimal(f.numerator) / Decimal(f.denominator)
+    return from_fraction(Fraction(num) / Fraction(den)) if Fraction(den) else None
 
 
 def _fmt(value: Decimal) -> str | None:
@@ -220,63 +203,26 @@ def _fmt(value: Decimal) -> str | None:
         return format(value.normalize(), "f")
 
 
-# ---- math_verify -----------------------------------------------------------------------------------------
-
-
-def _drop_timeout_notice(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("Timeout is disabled")
-
-
-@functools.cache
-def _mv() -> tuple[Callable[..., Any], Callable[..., Any], Any]:
-    """math_verify's parse, verify and LatexExtractionConfig, imported on first use (it loads sympy)."""
-    from math_verify import LatexExtractionConfig, parse, verify
-
-    for name in ("math_verify.parser", "math_verify.grader"):  # we disable timeouts on purpose: say nothing
-        logging.getLogger(name).addFilter(_drop_timeout_notice)
-    return parse, verify, LatexExtractionConfig
-
-
-def _mv_parse(s: str, latex_only: bool = False) -> list[Any]:
-    """math_verify.parse without timeout, only on short strings free of exponent towers, big exponents and
-    factorials, which sympy could take forever on (nothing else interrupts it)."""
-    if len(s) > _MAX_MV_CHARS or s.count("^") + s.count("**") > 1 or _TOWER_RE.search(s):
-        return []
-    parse, _, latex_config = _mv()
-    if latex_only:
-        return parse(s, extraction_config=[latex_config()], parsing_timeout=None)
-    return parse(s, parsing_timeout=None)
-
-
-def _tex_number(s: str) -> Decimal | None:
-    """The number a LaTeX snippet denotes (via math_verify), the right side of "x = 5"; None if none."""
-    expr = next((e for e in _mv_parse(f"\\boxed{{{s}}}", latex_only=True) if not isinstance(e, str)), None)
-    if expr is not None and getattr(expr, "is_Relational", False):
-        expr = expr.rhs
-    if expr is None or not getattr(expr, "is_number", False):
-        return None
-    if expr.is_Rational:
-        return _from_fraction(Fraction(int(expr.p), int(expr.q)))
-    value = expr if expr.is_Float else expr.evalf(20)
-    return Decimal(str(value)) if getattr(value, "is_Float", False) else None
-
-
-def _mv_equivalent(gold: str, predicted: str) -> bool:
-    g, p = (_mv_parse(s if "$" in s else f"${s}$") for s in (gold, predicted))
-    return bool(g and p) and bool(_mv()[1](g, p, timeout_seconds=None))
-
-
 # ---- boolean and choice ----------------------------------------------------------------------------------
 
 
 def _extract_boolean(text: str) -> str | None:
-    explicit = list(_BOOL_EXPLICIT_RE.finditer(text))
-    matches = explicit or list(_BOOL_OTHER_RE.finditer(text))
+    explicit = list(P.BOOL_EXPLICIT_RE.finditer(text))
+    matches = explicit or [m for m in P.BOOL_OTHER_RE.finditer(text) if not _negated_statement(m)]
     if not matches:
         return None
-    last = matches[-1]
-    word = next(w for k, w in last.groupdict().items() if k.startswith("word") and w)
-    return _TO_BOOL[word.lower()]
+    word = next(w for w in matches[-1].groupdict().values() if w)
+    return P.TO_BOOL[word.lower()]
+
+
+def _negated_statement(m: re.Match[str]) -> bool:
+    """Whether a statement verdict ("it is true") is denied or conditional in its clause: "I don't think it
+    is true", "if this is true", "I cannot say whether the statement is false". (An opinion's own words
+    admit no negation: "I don't think" is no opinion match.)"""
+    if not m["stated"]:
+        return False
+    clause = P.CLAUSE_END_RE.split(m.string[max(0, m.start() - 80) : m.start()])[-1]
+    return P.NOT_A_VERDICT_RE.search(clause) is not None
 
 
 def _extract_choice(text: str, n: int, options: Sequence[str] | None) -> str | None:
@@ -286,23 +232,23 @@ def _extract_choice(text: str, n: int, options: Sequence[str] | None) -> str | N
         found = ((m.groupdict().get("up") or m.groupdict().get("low") or "").upper() for m in matches)
         return [x for x in found if x and x in valid]
 
-    for rule in (_CHOICE_EXPLICIT_RE, _CHOICE_ENDORSE_RE):
+    for rule in (P.CHOICE_EXPLICIT_RE, P.CHOICE_ENDORSE_RE):
         found = letters(list(rule.finditer(text)))
         if found:
             return found[-1]
     # a reply starting "A." is read as answering A, unless it lists the options ("A. ...", "B. ...")
-    if len(set(_LABEL_RE.findall(text))) <= 1:
-        found = letters([m for m in [_CHOICE_START_RE.match(text)] if m])
+    if len(set(P.LABEL_RE.findall(text))) <= 1:
+        found = letters([m for m in [P.CHOICE_START_RE.match(text)] if m])
         if found:
             return found[0]
-    named = set(letters(list(_OPTION_RE.finditer(text))))
+    named = set(letters(list(P.OPTION_RE.finditer(text))))
     if len(named) == 1:
         return named.pop()
     return _choice_by_text(text, options, valid) if options else None
 
 
 def _words(s: str) -> list[str]:
-    return _WORD_RE.findall(re.sub(r"^\s*\(?[A-Za-z]\s*[.):]\s*", "", s).lower())
+    return P.WORD_RE.findall(re.sub(r"^\s*\(?[A-Za-z]\s*[.):]\s*", "", s).lower())
 
 
 def _dice(a: set[str], b: set[str]) -> float:
@@ -316,7 +262,7 @@ def _choice_by_text(text: str, options: Sequence[str], valid: str) -> str | None
     quoted = [i for i in quoted if not any(i != j and f" {opts[i]} " in f" {opts[j]} " for j in quoted)]
     if len(quoted) == 1:
         return valid[quoted[0]]
-    sentences = [s for s in _SENTENCE_SPLIT_RE.split(text) if _words(s)]
+    sentences = [s for s in P.SENTENCE_SPLIT_RE.split(text) if _words(s)]
     last = set(_words(sentences[-1])) if sentences else set()
     scores = sorted(((_dice(last, set(o.split())), i) for i, o in enumerate(opts) if o), reverse=True)
     if last and scores and scores[0][0] >= 0.5 and (len(scores) == 1 or scores[0][0] - scores[1][0] >= 0.2):

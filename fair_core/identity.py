@@ -106,6 +106,22 @@ def teacher_identity(teacher: BaseModel) -> dict[str, Any]:
     return {k: v for k, v in result_view(teacher, TEACHERS_PATH).items() if k not in REPLY_LABELS}
 
 
+#: Simulator fields that say whether and how it is served, not what it answers (out of `reply_origin`).
+SIMULATOR_SERVING = frozenset({"enabled"})
+
+
+def reply_origin(config: BaseModel) -> str:
+    """Who answers the teachers of `config` when it is not their providers: "" for real teachers; for the
+    offline simulator, "simulator:" and a hash of the settings that shape its replies (error rates, fault
+    drill; not `latency_ms`, which is volatile). Part of every request key, so simulated replies are never
+    reused by real teachers nor by a simulator set up differently."""
+    sim = getattr(config, "simulator", None)
+    if sim is None or not sim.enabled:
+        return ""
+    view = {k: v for k, v in result_view(sim, "simulator").items() if k not in SIMULATOR_SERVING}
+    return f"simulator:{stable_hash(view)[:16]}"
+
+
 def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     """The model class in a field annotation (`X`, `X | None`, `list[X]`) and whether it is a list."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

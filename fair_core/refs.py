@@ -34,7 +34,9 @@ class RoundRef:
 
 @dataclass(frozen=True)
 class TableRef:
-    """A table of a round; its fingerprint is the hash of its content."""
+    """A table of a round; its fingerprint is the hash of its content. Both its fingerprint and its rows
+    check the table against the round's manifest first: a lost or changed table is a StoreError naming it
+    (and how to rebuild it), never a stale hash or a raw pyarrow error."""
 
     where: RoundRef
     name: str
@@ -44,10 +46,12 @@ class TableRef:
         return self.where.store()
 
     def rows(self) -> list[dict[str, Any]]:
-        return self.store().rows(self.name, self.part)
+        store = self.store()
+        store.verified_hash(self.name, self.part)
+        return store.rows(self.name, self.part)
 
     def fingerprint(self) -> dict[str, Any]:
-        sha = self.store().content_hash(self.name, self.part)
+        sha = self.store().verified_hash(self.name, self.part)
         return {"table": self.name, "part": self.part, "sha256": sha}
 
 

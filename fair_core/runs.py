@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -59,14 +60,23 @@ def model_at(path: str | Path, base: ModelRef, label: str) -> ModelRef:
 
 
 def trained_student(config: FairConfig, round_index: int, base: ModelRef) -> ModelRef:
-    """student_k+1: what round `round_index` trained (it must have finished its training stage)."""
-    folder = RunStore(config.run.data_dir, config.run_id()).round(round_index).path / TRAINED_MODEL
+    """student_k+1: what round `round_index` trained (it must have finished its training stage); when its
+    training set was empty (the manifest records that it trained nothing), student_k unchanged."""
+    store = RunStore(config.run.data_dir, config.run_id()).round(round_index)
+    label = f"{config.student.model}@round{round_index + 1}"
+    record = store.manifest().get("stages", {}).get("fine-tune") or {}
+    if record.get("trained") is False:
+        kept = record.get("student") or {}
+        if kept.get("base"):
+            return ModelRef(str(kept["base"]), kept.get("adapter"), label)
+        return dataclasses.replace(round_student(config, round_index, base), label=label)
+    folder = store.path / TRAINED_MODEL
     if not folder.is_dir():
         raise ConfigError(
             f"run {config.run_id()}: round {round_index} has no trained student at {folder}; "
             f"run its training stage first"
         )
-    return model_at(folder, base, f"{config.student.model}@round{round_index + 1}")
+    return model_at(folder, base, label)
 
 
 def round_student(config: FairConfig, round_index: int, base: ModelRef) -> ModelRef:

@@ -38,6 +38,12 @@ DataDirOption = Annotated[
 RefreshOption = Annotated[
     bool, typer.Option("--refresh", help="Ask every teacher request again (ignore cached replies).")
 ]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="If another process runs this run (same run id and data dir), wait for it to end."
+    ),
+]
 
 
 @app.command()
@@ -46,9 +52,11 @@ def run(
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     refresh: RefreshOption = False,
+    wait: WaitOption = False,
 ) -> None:
-    """Run the FAIR pipeline of a config file on Prefect (embedded server unless PREFECT_API_URL is set)."""
-    run_config(load(config, set_, data_dir), refresh)
+    """Run the FAIR pipeline of a config file on Prefect (its own local server unless PREFECT_API_URL is
+    set); one run at a time per run id and data dir; Ctrl-C stops it (rerun to continue)."""
+    run_config(load(config, set_, data_dir), refresh, wait)
 
 
 @app.command()
@@ -60,6 +68,7 @@ def demo(
     set_: SetOption = None,
     data_dir: DataDirOption = None,
     refresh: RefreshOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """The offline demo: simulated teachers, the SmolLM2-135M student, 2 rounds on a reasoning-gym task."""
     overrides = [f"dataset.gym.task={task}"]
@@ -67,7 +76,7 @@ def demo(
         overrides.append("dataset.gym.options={}")
     if rounds is not None:
         overrides.append(f"run.rounds={rounds}")
-    run_config(load("demo", overrides + list(set_ or []), data_dir), refresh)
+    run_config(load("demo", overrides + list(set_ or []), data_dir), refresh, wait)
 
 
 @app.command()
@@ -86,16 +95,23 @@ def estimate(
     """Print the teacher calls, tokens and cost (online vs batch) of one round, before spending anything."""
     from rich.table import Table
 
+    from fair_core.config import ConfigError
     from fair_core.datasets import load_examples
+    from fair_core.datasets.preflight import check_dataset
     from fair_core.estimate import assumed_mistakes, estimate_round, estimate_table, mistakes_from_run
+    from fair_core.store import StoreError
     from flows.console import console
 
     cfg = load(config, set_, data_dir)
-    examples = load_examples(cfg.dataset, cfg.dataset.train_split).examples
+    try:
+        check_dataset(cfg.dataset)
+        examples = load_examples(cfg.dataset, cfg.dataset.train_split).examples
+    except ConfigError as err:
+        fail(str(err))
     if from_run:
         try:
             mistakes, source = mistakes_from_run(cfg.run.data_dir, from_run)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, StoreError) as err:
             fail(str(err))
     else:
         try:
@@ -199,10 +215,11 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run (tables and plots inside) and print its path."""
     from fair_core.report.html_page import write_run_report
+    from fair_core.store import StoreError
 
     try:
         path = write_run_report(data_dir, run_id, out)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, StoreError) as err:
         fail(str(err))
     typer.echo(str(path))
 

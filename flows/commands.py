@@ -1,9 +1,16 @@
-"""What every `fair` command shares: the error format and exit code, config loading, running a config."""
+"""What every `fair` command shares: the error format and exit code, config loading, running a config
+(preflight checks, the run lock, its own Prefect server, Ctrl-C and SIGTERM)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -12,9 +19,11 @@ from fair_core.config import ConfigError, FairConfig, load_config
 
 def fail(message: str) -> NoReturn:
     """Print one error line (no traceback) and exit with code 2."""
+    from rich.markup import escape
+
     from flows.console import console
 
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, brackets kept
     raise typer.Exit(2)
 
 
@@ -29,32 +38,109 @@ def load(path: Path | str, overrides: list[str] | None = None, data_dir: Path | 
         fail(str(err))
 
 
-def run_config(config: FairConfig, refresh: bool = False) -> None:
-    """Run the pipeline of a config with a live progress display, then print the per-round table."""
+#: After the first Ctrl-C / SIGTERM, cleanup (flow runs marked, server stopped) gets this long at most.
+CLEANUP_S = 30.0
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM like Ctrl-C: KeyboardInterrupt in the main thread (Prefect marks the flow runs Crashed);
+    later signals are ignored while the run cleans up, and a watchdog ends the process if that hangs."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if getattr(handler, "seen", False):
+            return  # cleaning up already
+        handler.seen = True  # type: ignore[attr-defined]
+        watchdog = threading.Timer(CLEANUP_S, os._exit, args=(130,))
+        watchdog.daemon = True
+        watchdog.start()
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def interrupted(config: FairConfig) -> NoReturn:
+    """The one line of a stopped run, then exit 130 without waiting for worker threads still running."""
+    from flows.console import console
+
+    console.print(
+        f"[yellow]interrupted:[/yellow] run {config.run_id()} stopped; finished stages and stored teacher "
+        "replies are kept; rerun the same command to continue",
+        soft_wrap=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)  # teacher or inference threads may still be busy: nothing of theirs is needed now
+
+
+def run_server() -> AbstractContextManager[Any]:
+    """Our own Prefect server for the run, unless PREFECT_API_URL names one."""
+    from prefect.settings import get_current_settings
+
+    from flows.embedded import own_server
+
+    return nullcontext() if get_current_settings().api.url else own_server()
+
+
+def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) -> None:
+    """Check the config, take the run lock, start the run's Prefect server, run the pipeline with a live
+    progress display, then print the per-round table. Every user error exits 2 before any work."""
+    from fair_core.locks import RunLocked, describe_holder, run_lock
     from fair_core.progress import using_sink
+    from fair_core.store import StoreError
+    from fair_core.teachers.cache import ReplyStoreError
     from fair_core.teachers.caller import TeacherBatchIncomplete
+    from fair_core.teachers.integrity import ReplyCacheDamaged
     from fair_core.teachers.keys import MissingAPIKeyError
     from fair_core.teachers.ledger import BudgetExceeded
     from fair_core.teachers.simulator.server import SimulatorSetupError
     from flows.console import RichProgressSink, console, summary_table
     from flows.pipeline import run_pipeline
+    from flows.preflight import preflight
 
+    user_errors = (
+        MissingAPIKeyError,
+        BudgetExceeded,
+        SimulatorSetupError,
+        ConfigError,
+        RunLocked,
+        ReplyCacheDamaged,
+        ReplyStoreError,
+        StoreError,
+    )
+    try:
+        preflight(config)
+    except user_errors as err:
+        fail(str(err))
     console.print(
         f"[bold]FAIR run[/bold] {config.run_id()}: {config.run.rounds} round(s) on "
         f"{config.dataset.name}, student {config.student.model}, "
         f"teachers {', '.join(t.name for t in config.teachers)}"
     )
-    try:
-        if console.is_terminal:
-            with RichProgressSink() as sink, using_sink(sink):
-                result = run_pipeline(config, refresh)
-        else:  # logs only: a redrawn bar is noise in a file or CI log
-            result = run_pipeline(config, refresh)
-    except (MissingAPIKeyError, BudgetExceeded, SimulatorSetupError, ConfigError) as err:
-        fail(str(err))
-    except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
-        data_dir = Path(config.run.data_dir).expanduser()
-        fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
+
+    def waiting(locked: RunLocked) -> None:
+        console.print(f"waiting for run {config.run_id()}: {describe_holder(locked.holder)} runs it")
+
+    with stop_on_signals():
+        try:
+            with run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting), run_server():
+                if console.is_terminal:
+                    with RichProgressSink() as sink, using_sink(sink):
+                        result = run_pipeline(config, refresh, checked=True)
+                else:  # logs only: a redrawn bar is noise in a file or CI log
+                    result = run_pipeline(config, refresh, checked=True)
+        except KeyboardInterrupt:
+            interrupted(config)
+        except user_errors as err:
+            fail(str(err))
+        except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
+            data_dir = Path(config.run.data_dir).expanduser()
+            fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
     console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
     if result.simulator_requests is not None:
         console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")

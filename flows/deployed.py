@@ -9,6 +9,8 @@ pipeline share one cache (a retried run continues from the stage that failed). S
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -16,9 +18,11 @@ from pydantic import Field
 
 from fair_core.config import FairConfig
 from fair_core.evaluation import accuracy
+from fair_core.locks import run_lock
 from fair_core.refs import ModelRef
 from fair_core.runs import model_at, next_round
 from flows.pipeline import fair_pipeline, results_dir
+from flows.preflight import preflight
 from flows.round import (
     check_served,
     fair_round,
@@ -89,6 +93,21 @@ def evaluation(config: FairConfig, round_index: int, student: ModelRef | None = 
 Round = Annotated[int, Field(ge=0)]
 
 
+@contextmanager
+def _entry(config: FairConfig, teachers: bool = True) -> Iterator[FairConfig]:
+    """What every entry flow does first: the pre-run checks (`teachers`: with the committee's keys, SDKs
+    and reply cache), the run's lock (waiting: a chained round may start while the last one ends), and
+    the simulated teachers when configured; yields the config to run."""
+    if teachers:
+        preflight(config)
+    with run_lock(config.run.data_dir, config.run_id(), wait=True):
+        if not teachers:
+            yield config
+            return
+        with simulated_teachers(config) as (served, _):
+            yield served
+
+
 @flow(name="run-pipeline", log_prints=True)
 def run_fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[str, Any]]:
     """All rounds of a FAIR run (finished stages and teacher replies of earlier attempts are reused).
@@ -97,7 +116,7 @@ def run_fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[st
         config: The FAIR config (data, student, teachers, review, training, evaluation).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (served, _):
+    with _entry(config) as served:
         return fair_pipeline(served, refresh)
 
 
@@ -119,7 +138,7 @@ def run_round(
         chain: When the round ends, start the next one (until run.rounds).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (served, _):
+    with _entry(config) as served:
         k = _round_index(served, round_index)
         if k is None:
             return None
@@ -140,8 +159,9 @@ def run_student_inference(
         student_path: A student checkpoint folder to start from. Empty: round k-1's student, or the base
             model in round 0.
     """
-    stage = student_inference.with_options(result_storage=results_dir(config))
-    return stage(config, round_index, _student(config, student_path, round_index))
+    with _entry(config, teachers=False):
+        stage = student_inference.with_options(result_storage=results_dir(config))
+        return stage(config, round_index, _student(config, student_path, round_index))
 
 
 @flow(name="run-teacher-committee", log_prints=True)
@@ -153,7 +173,7 @@ def run_teacher_committee(config: FairConfig, round_index: Round = 0, refresh: b
         round_index: Round k (its student-inference stage must be done).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with simulated_teachers(config) as (served, _):
+    with _entry(config) as served:
         stage = teacher_committee.with_options(result_storage=results_dir(served))
         return stage(served, round_index, refresh)
 
@@ -167,8 +187,9 @@ def run_training(config: FairConfig, round_index: Round = 0, student_path: str |
         round_index: Round k (its teacher-committee stage must be done).
         student_path: The student to train. Empty: round k-1's student, or the base model in round 0.
     """
-    stage = training.with_options(result_storage=results_dir(config))
-    return stage(config, round_index, _student(config, student_path, round_index))
+    with _entry(config, teachers=False):
+        stage = training.with_options(result_storage=results_dir(config))
+        return stage(config, round_index, _student(config, student_path, round_index))
 
 
 @flow(name="run-evaluation", log_prints=True)
@@ -182,8 +203,9 @@ def run_evaluation(
         round_index: Round k: evaluates the student it trained.
         student_path: Evaluate this checkpoint instead.
     """
-    stage = evaluation.with_options(result_storage=results_dir(config))
-    return stage(config, round_index, _student(config, student_path, round_index))
+    with _entry(config, teachers=False):
+        stage = evaluation.with_options(result_storage=results_dir(config))
+        return stage(config, round_index, _student(config, student_path, round_index))
 
 
 #: Deployment name -> entry flow, as `fair serve` and deployments/prefect.yaml register them.

@@ -64,11 +64,19 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run to continue (a folder under <data-dir>/runs).")],
     data_dir: DataDir = Path("data"),
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask every teacher request again.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another process runs this run, wait for it to end.")
+    ] = False,
 ) -> None:
     """Continue a failed or stopped run with its stored config: finished stages come from Prefect's
     persisted results, teacher replies from the cache, training from its last checkpoint."""
+    from fair_core.config.run import check_folder_name
     from fair_core.runs import stored_config
 
+    try:
+        check_folder_name(run_id, "RUN_ID")
+    except ValueError as err:
+        fail(str(err))
     try:
         cfg = stored_config(data_dir, run_id)
     except ConfigError as err:
@@ -76,7 +84,7 @@ def resume(
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"data_dir": str(data_dir)})})
     if cfg.run_id() != run_id:  # a fixed run.run_id, or a config saved by another version
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"run_id": run_id})})
-    run_config(cfg, refresh)
+    run_config(cfg, refresh, wait)
 
 
 def student_ready(

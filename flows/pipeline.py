@@ -1,5 +1,6 @@
 """The `fair-pipeline` Prefect flow (N FAIR rounds, round k+1 from round k's student) and `run_pipeline`,
-which runs it from Python or the CLI: key checks first, the offline simulator when the config asks."""
+which runs it from Python or the CLI: the preflight checks first, one run at a time (the run lock), the
+offline simulator when the config asks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 from prefect import flow
 
 from fair_core.config import FairConfig
-from fair_core.teachers.keys import resolve_api_key
+from fair_core.locks import run_lock
+from flows.preflight import preflight
 from flows.round import fair_round
 from flows.simulation import simulated_teachers
 from tasks.report import summarize_run
@@ -39,15 +41,6 @@ def fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[str, A
     return summaries
 
 
-def check_keys(config: FairConfig) -> None:
-    """Fail before any work when a teacher's key is missing (Secret blocks are checked in the flow)."""
-    if config.simulator.enabled:
-        return
-    for teacher in config.teachers:
-        if not teacher.api_key_secret:
-            resolve_api_key(teacher)
-
-
 @dataclass
 class PipelineRun:
     """Round summaries, and how many requests the simulator received (None: real providers)."""
@@ -56,10 +49,15 @@ class PipelineRun:
     simulator_requests: int | None = None
 
 
-def run_pipeline(config: FairConfig, refresh: bool = False) -> PipelineRun:
-    """Check keys, serve the simulated teachers if configured, run the `fair-pipeline` flow (`refresh`:
-    re-ask every teacher request)."""
-    check_keys(config)
-    with simulated_teachers(config) as (served, simulator):
+def run_pipeline(
+    config: FairConfig, refresh: bool = False, wait: bool = False, checked: bool = False
+) -> PipelineRun:
+    """Check the config (`preflight`, unless `checked`: the caller did), take the run's lock (`RunLocked`
+    if another process runs it; `wait`: until it is free), serve the simulated teachers if configured and
+    run the `fair-pipeline` flow (`refresh`: re-ask every teacher request)."""
+    if not checked:
+        preflight(config)
+    lock = run_lock(config.run.data_dir, config.run_id(), wait=wait)
+    with lock, simulated_teachers(config) as (served, simulator):
         summaries = fair_pipeline(served, refresh)
         return PipelineRun(summaries, simulator.stats["requests"] if simulator else None)

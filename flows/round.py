@@ -12,6 +12,7 @@ from fair_core.config import ConfigError, FairConfig
 from fair_core.refs import ModelRef, RoundRef, TableRef
 from fair_core.runs import accuracy_after, round_student, trained_student
 from fair_core.store import RunStore
+from fair_core.store.integrity import table_problem
 from tasks.committee import committee_stage
 from tasks.evaluation import evaluation_stage
 from tasks.events import emit_round_completed
@@ -51,11 +52,16 @@ def round_ref(config: FairConfig, round_index: int) -> RoundRef:
 
 
 def stage_table(where: RoundRef, name: str) -> TableRef:
-    """A table an earlier stage wrote; a clear error naming that stage when it is missing."""
-    if not where.store().exists(name):
+    """A table an earlier stage wrote; a clear error naming that stage when it is missing or damaged."""
+    store = where.store()
+    stage = PRODUCERS.get(name, "earlier")
+    problem = table_problem(store, name)
+    if problem:
+        raise ConfigError(f"{problem}; run the {stage} stage of this round again: it rebuilds the table")
+    if not store.exists(name):
         raise ConfigError(
             f"run {where.run_id} round {where.round}: table {name!r} is missing; run the "
-            f"{PRODUCERS.get(name, 'earlier')} stage of this round first"
+            f"{stage} stage of this round first"
         )
     return where.table(name)
 

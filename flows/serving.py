@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fair_core.config import FairConfig
+from flows.embedded import api_healthy, die_with_parent, free_port
 from tasks.events import CHAIN_LABEL, ROUND_COMPLETED, STUDENT_READY
 
 DESCRIPTIONS = {
@@ -90,20 +89,6 @@ def serve_deployments(config: FairConfig, cron: str | None = None, limit: int | 
     serve(*build_deployments(config, cron), limit=limit, print_starting_message=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def api_healthy(api_url: str, timeout_s: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout_s) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def prefect_server(
     port: int | None = None, home: Path | None = None, log_path: Path | None = None, timeout_s: float = 180
@@ -120,7 +105,15 @@ def prefect_server(
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent(os.getpid()),  # ended by the kernel if we die
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while not api_healthy(api_url):

@@ -1,7 +1,9 @@
 """The offline teacher simulator around a run: `with simulated_teachers(config) as (served, simulator):`.
 
 Entered once, by the entry point of a run (the CLI's `run_pipeline`, a deployment's entry flow or a
-test); the flows inside receive the served config, whose teachers point at the simulator.
+test); the flows inside receive the served config, whose teachers point at the simulator. Simulated
+replies are cached under request keys carrying `fair_core.identity.reply_origin(config)` (the settings that
+shape them), so a real teacher or a differently set up simulator never gets them back.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def simulated_teachers(config: FairConfig, **options: Any) -> Iterator[tuple[Fai
 
     examples = []
     for split in (config.dataset.train_split, config.dataset.test_split):
-        examples += load_examples(config.dataset, split).examples
+        examples += load_examples(config.dataset, split, report=False).examples  # prepare-examples reports
     os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
     options.setdefault("providers", teacher_protocols(config.teachers))  # one it cannot serve: an error
     with start_simulator(examples, config.simulator, faults=fault_drill(config), **options) as simulator:

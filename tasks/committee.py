@@ -12,6 +12,7 @@ from prefect import task
 
 from fair_core.committee import feedback_rows, plan_committee_calls, rationale_rows
 from fair_core.config import FairConfig, TeacherConfig
+from fair_core.identity import reply_origin
 from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
 from fair_core.shards import shard_part, shard_slice
@@ -37,17 +38,21 @@ def ask_teacher(
     budget_usd: float | None = None,
     shard: int = 0,
     shards: int = 1,
+    origin: str = "",
 ) -> TableRef:
     """One teacher's feedback on every mistake, or its rationale for every mistaken question (shard
     `shard` of `shards`: a contiguous slice of the requests, stored as its own `teacher_calls` part).
 
     `refresh` re-asks every request (the stage also bypasses this task's Prefect cache); `budget_usd` is
-    the run's budget. Neither is part of the cache key."""
+    the run's budget. Neither is part of the cache key. `origin` marks simulated replies (the run's
+    `reply_origin`), part of every request key."""
     planned = plan_committee_calls(
         teacher, role, examples_by_id(examples.rows()), mistakes.rows(), prompts.load()
     )
     part = shard_part(f"{role}-{teacher.name}", shard, shards)
-    return send_planned(teacher, shard_slice(planned, shard, shards), where, part, refresh, budget_usd)
+    return send_planned(
+        teacher, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin
+    )
 
 
 @task(name="assemble-committee", cache_key_fn=content_cache_key, persist_result=True)
@@ -70,8 +75,9 @@ def committee_stage(
     ask = with_retries(ask_teacher, config, refresh)
     budget = config.run.budget_usd
     shards = shard_count(config, len(mistakes.rows()))
+    origin = reply_origin(config)
     futures = [
-        ask.submit(t, role, train, mistakes, prompts, where, refresh, budget, shard, shards)
+        ask.submit(t, role, train, mistakes, prompts, where, refresh, budget, shard, shards, origin)
         for role in ("feedback", "rationale")
         for t in config.teachers
         for shard in range(shards)

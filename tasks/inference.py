@@ -11,13 +11,20 @@ from pathlib import Path
 
 from prefect import task
 
-from fair_core.config import DatasetConfig, FairConfig, StudentConfig
-from fair_core.datasets import load_examples
+from fair_core.config import ConfigError, DatasetConfig, FairConfig, StudentConfig
+from fair_core.datasets import (
+    DatasetError,
+    DatasetUnavailable,
+    SkippedRow,
+    load_examples,
+    skipped_summary,
+)
 from fair_core.evaluation import accuracy
 from fair_core.inference import answer_examples, mistakes_from_outputs
 from fair_core.records import Example
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
 from fair_core.shards import shard_part, shard_slice
+from fair_core.store.parquet import MANIFEST, RoundStore
 from fair_core.students.base import GenerationParams
 from fair_core.students.factory import open_student
 from fair_core.students.models import resolve_model
@@ -30,29 +37,67 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def retry_unless_config_error(task: object, task_run: object, state: object) -> bool:
+    """Prefect `retry_condition_fn`: a bad dataset (missing file, unknown task or split) fails at once; an
+    unreachable Hub or any other error is retried."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except DatasetUnavailable:
+        return True
+    except ConfigError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 @task(
     name="prepare-examples",
     cache_key_fn=content_cache_key,
     persist_result=True,
     retries=2,
     retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_config_error,
 )
 def prepare_examples(dataset: DatasetConfig, split: str, where: RoundRef, table: str) -> TableRef:
-    """Load `split` (Hub, local files or reasoning-gym), report malformed rows (skipped, with their ids),
-    write the table."""
-    logger = task_logger()
-    result = load_examples(dataset, split)
-    if result.skipped:
-        shown = "; ".join(f"{s.row_id}: {s.reason}" for s in result.skipped[:5])
-        more = " ..." if len(result.skipped) > 5 else ""
-        logger.warning(
-            "%s/%s: skipped %d malformed rows (%s%s)", dataset.name, split, len(result.skipped), shown, more
-        )
+    """Load `split` (Hub, local files or reasoning-gym), write the table, and record every skipped row (and
+    every example shortened to fit `max_input_tokens`) in the round manifest under `skipped_rows.<table>`
+    (`truncated_rows.<table>`): the split, the count and each row's id and reason. Logged once."""
+    result = load_examples(dataset, split, report=False)
+    store = where.store()
     if not result.examples:
-        raise ValueError(f"dataset {dataset.name} split {split!r}: no valid rows")
-    where.store().write(table, [e.to_row() | {"split": split} for e in result.examples])
+        raise DatasetError(
+            f"{result.source or dataset.name}: no valid rows"
+            + (f" ({skipped_summary(result)})" if result.skipped else "")
+        )
+    store.write(table, [e.to_row() | {"split": split} for e in result.examples])
+    _record_rows(store, "skipped_rows", table, split, result.skipped)
+    _record_rows(store, "truncated_rows", table, split, result.truncated)
+    logger = task_logger()
+    summary = skipped_summary(result)
+    if summary:
+        keys = [
+            k for k, rows in (("skipped_rows", result.skipped), ("truncated_rows", result.truncated)) if rows
+        ]
+        listed = " and ".join(f"{key}.{table}" for key in keys)
+        logger.warning(
+            "%s: %s; all listed in %s under %s", result.source, summary, store.path / MANIFEST, listed
+        )
     logger.info("%s/%s: %d examples", dataset.name, split, len(result.examples))
     return where.table(table)
+
+
+def _record_rows(store: RoundStore, key: str, table: str, split: str, rows: list[SkippedRow]) -> None:
+    """`manifest[key][table] = {split, count, rows: [{id, reason}]}` (other tables' entries kept)."""
+    entries = dict(store.manifest().get(key) or {})
+    if not rows and table not in entries:
+        return
+    entries[table] = {
+        "split": split,
+        "count": len(rows),
+        "rows": [{"id": row.row_id, "reason": row.reason} for row in rows],
+    }
+    store.set_meta(**{key: entries})
 
 
 @task(name="resolve-student", retries=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect import task
 
 from fair_core.config import FairConfig, ReviewConfig, TeacherConfig
+from fair_core.identity import reply_origin
 from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
 from fair_core.review import plan_reviews, review_rows, select_rationales
@@ -35,12 +36,15 @@ def review_rationales(
     budget_usd: float | None = None,
     shard: int = 0,
     shards: int = 1,
+    origin: str = "",
 ) -> TableRef:
-    """One teacher grades every other teacher's rationale 1-5 (shard `shard` of `shards`; `refresh` and
-    `budget_usd` as in the committee's `ask_teacher`)."""
+    """One teacher grades every other teacher's rationale 1-5 (shard `shard` of `shards`; `refresh`,
+    `budget_usd` and `origin` as in the committee's `ask_teacher`)."""
     planned = plan_reviews(reviewer, examples_by_id(examples.rows()), rationales.rows(), prompts.load())
     part = shard_part(f"review-{reviewer.name}", shard, shards)
-    return send_planned(reviewer, shard_slice(planned, shard, shards), where, part, refresh, budget_usd)
+    return send_planned(
+        reviewer, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin
+    )
 
 
 @task(name="select-rationales", cache_key_fn=content_cache_key, persist_result=True)
@@ -76,8 +80,9 @@ def review_stage(
     # each reviewer grades the other teachers' rationales: about (n-1)/n of them
     per_reviewer = len(rationales.rows()) * (len(reviewers) - 1) // max(1, len(reviewers))
     shards = shard_count(config, per_reviewer)
+    origin = reply_origin(config)
     futures = [
-        review.submit(t, train, rationales, prompts, where, refresh, budget, shard, shards)
+        review.submit(t, train, rationales, prompts, where, refresh, budget, shard, shards, origin)
         for t in reviewers
         for shard in range(shards)
     ]

@@ -19,20 +19,26 @@ from prefect.tasks import exponential_backoff
 from fair_core.config import FairConfig, TeacherConfig
 from fair_core.refs import RoundRef, TableRef
 from fair_core.teachers.base import ProviderSetupError
+from fair_core.teachers.cache import ReplyStoreError
 from fair_core.teachers.caller import PlannedCall, TeacherCaller, TeacherUnavailable
+from fair_core.teachers.integrity import ReplyCacheDamaged
 from fair_core.teachers.ledger import BudgetExceeded
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 from tasks.secrets import prefect_secret_loader
 
+#: Failures a retry would only repeat (or pay for again): never retried by Prefect.
+NOT_RETRIED = (TeacherUnavailable, BudgetExceeded, ProviderSetupError, ReplyStoreError, ReplyCacheDamaged)
+
 
 def retry_unless_unavailable(task: object, task_run: object, state: object) -> bool:
     """Prefect `retry_condition_fn`: retry a batch, except when its teacher is unavailable, the run's budget
-    is reached or the provider cannot be built (a retry would fail the same way)."""
+    is reached, the provider cannot be built, or the reply cache cannot store replies or is damaged (a
+    retry would fail the same way, or pay again for replies it could not keep)."""
     try:
         state.result()  # type: ignore[attr-defined]
-    except (TeacherUnavailable, BudgetExceeded, ProviderSetupError):
+    except NOT_RETRIED:
         return False
     except Exception:
         return True
@@ -57,9 +63,11 @@ def send_planned(
     part: str,
     refresh: bool = False,
     budget_usd: float | None = None,
+    origin: str = "",
 ) -> TableRef:
     """Send a planned batch (cached replies first), store its `teacher_calls` part (and `batch_jobs` for a
-    batch-mode teacher), then raise if the batch did not complete; replies so far are kept either way."""
+    batch-mode teacher), then raise if the batch did not complete; replies so far are kept either way.
+    `origin`: who answers when it is not the provider (`fair_core.identity.reply_origin`)."""
     caller = TeacherCaller(
         teacher,
         data_dir=where.data_dir,
@@ -67,6 +75,7 @@ def send_planned(
         budget_usd=budget_usd,
         secret_loader=prefect_secret_loader,
         refresh=refresh,
+        origin=origin,
     )
     with TaskProgress(f"round {where.round} {part}", len(planned)) as progress:
         outcome = caller.call(planned, part, progress)

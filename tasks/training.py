@@ -15,9 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from fair_core.config import FairConfig, ReviewConfig, StudentConfig, TrainingConfig
 from fair_core.records import examples_by_id
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
+from fair_core.store.integrity import FINE_TUNE, folder_files, model_problem
 from fair_core.store.parquet import StoreError
 from fair_core.training.round import (
+    STUDENT_DIR,
     card_facts,
+    clear_student,
     describe_result,
     fine_tune_markdown,
     fine_tune_student,
@@ -113,16 +116,35 @@ def fine_tune(
     where: RoundRef,
 ) -> ModelRef:
     """student_k -> student_k+1 (LoRA adapter or full weights); resumes from its last checkpoint. With
-    training.num_processes > 1 the processes are started by `accelerate launch`."""
+    training.num_processes > 1 the processes are started by `accelerate launch`.
+
+    An empty training set leaves student_k unchanged and nothing else behind: an earlier attempt's model,
+    checkpoints and loss plot are removed and the manifest records that the round trained nothing (so
+    `fair_core.runs.trained_student` gives student_k). A model folder from other inputs, or damaged, is
+    removed before training, never reused."""
     logger = task_logger()
     rows = samples.rows()
     label = trained_label(student, where.round)
-    if not rows:
-        logger.warning("round %d: no training samples, the student is unchanged", where.round)
-        return ModelRef(model.base, model.adapter, label)
     store = where.store()
+    inputs = {"training_samples": samples.fingerprint()["sha256"], "student": str(model.fingerprint())}
+    folder = store.path / STUDENT_DIR
+    if not rows:
+        removed = clear_student(folder)
+        kept = {"base": model.base, "adapter": model.adapter}
+        store.record_stage(FINE_TUNE, inputs=inputs, outputs=[], extra={"trained": False, "student": kept})
+        logger.warning(
+            "round %d: no training samples, the student is unchanged%s",
+            where.round,
+            f" (removed {folder}, left by an earlier attempt)" if removed else "",
+        )
+        return ModelRef(model.base, model.adapter, label)
+    previous = store.manifest().get("stages", {}).get(FINE_TUNE) or {}
+    stale = model_problem(store) or (previous.get("inputs") != inputs and "trained from other inputs")
+    if stale and clear_student(folder):
+        logger.warning("round %d: removed %s (%s); training again", where.round, folder, stale)
+    store.record_stage(FINE_TUNE, inputs=inputs, outputs=[], extra={"trained": None})  # started
     card = card_facts(student, where.round, store.manifest().get("stages", {}).get("build-training-set", {}))
-    store.count_start("fine-tune")  # the manifest counts real trainings (a cached result is not one)
+    store.count_start(FINE_TUNE)  # the manifest counts real trainings (a cached result is not one)
     with TaskProgress(f"round {where.round} fine-tune", 1) as progress:
         last_eval: list[float] = []
 
@@ -137,7 +159,7 @@ def fine_tune(
             samples_from_rows(rows),
             Path(model.base),
             adapter,
-            store.path / "student",
+            folder,
             training,
             student,
             seed,
@@ -145,11 +167,16 @@ def fine_tune(
             progress=report,
         )
     logger.info("%s", describe_result(where.round, result))
+    saved = str(result.model_dir.relative_to(store.path))
     store.record_stage(
-        "fine-tune",
-        inputs={"training_samples": samples.fingerprint()["sha256"], "student": str(model.fingerprint())},
-        outputs=[str(result.model_dir.relative_to(store.path))],
-        extra={"result": {k: v for k, v in result.record().items() if not isinstance(v, list)}},
+        FINE_TUNE,
+        inputs=inputs,
+        outputs=[saved],
+        extra={
+            "trained": True,
+            "model": {"path": saved, "files": folder_files(result.model_dir)},
+            "result": {k: v for k, v in result.record().items() if not isinstance(v, list)},
+        },
     )
     try:
         publish_loss_curve(where, result)

@@ -29,6 +29,24 @@ class DatasetConfig(Section):
     test_split: str = Field("test", description="Split used for evaluation.")
     train_limit: int | None = Field(None, ge=1, description="Use only the first N training rows.")
     test_limit: int | None = Field(None, ge=1, description="Use only the first N test rows.")
+    max_input_tokens: int | None = Field(
+        4096,
+        ge=1,
+        description="Longest example accepted, in tokens of its question, context and options together "
+        "(the prompt template's own text comes on top): estimated as characters / 4 (rounded up) unless "
+        "`tokenizer` is set. Longer examples are skipped or truncated (`too_long`) at load time and listed "
+        "in the round manifest. Empty: no limit.",
+    )
+    too_long: Literal["skip", "truncate"] = Field(
+        "skip",
+        description="An example over max_input_tokens: 'skip' it (reported by id), or 'truncate' its "
+        "context, then its question, keeping their beginning and end (also reported by id).",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="Count max_input_tokens with this tokenizer instead of estimating: a local model folder "
+        "(e.g. the student's) or a Hub id already in the local cache (never downloaded).",
+    )
     gym: GymConfig = Field(
         default_factory=GymConfig, description="reasoning-gym settings (name: reasoning_gym)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,13 @@ class FairConfig(Section):
             raise ValueError(
                 "review.enabled needs at least two teachers (nobody reviews their own rationale)"
             )
+        most = len(self.teachers) - 1
+        if self.review.enabled and self.review.min_valid_scores > most:
+            raise ValueError(
+                f"review.min_valid_scores: {self.review.min_valid_scores} can never be reached with "
+                f"{len(self.teachers)} teachers (each rationale gets at most {most} reviews, nobody reviews "
+                f"their own): set it to {most} or less"
+            )
         return self
 
     def config_hash(self) -> str:
@@ -73,25 +81,53 @@ def section_path(section: type[BaseModel]) -> str:
     return _section_paths()[section]
 
 
+def _step(node: Any, part: str, done: str, key: str) -> Any:
+    """The child `part` of `node` (creating a missing section of a mapping); ConfigError for a bad path."""
+    where = f"{done}.{part}" if done else part
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            span = f"0-{len(node) - 1}" if node else "none: the list is empty"
+            raise ConfigError(
+                f"override {key!r}: {where} is not an item of {done} (indexes: {span}); "
+                "add list items in the config file"
+            )
+        return node[int(part)]
+    if isinstance(node, dict):
+        if node.get(part) is None:
+            node[part] = {}
+        return node[part]
+    raise ConfigError(f"override {key!r}: {done} is a value ({node!r}), not a section with {part!r}")
+
+
 def _apply_override(data: dict[str, Any], dotted: str) -> None:
     if "=" not in dotted:
         raise ConfigError(f"override {dotted!r}: expected KEY=VALUE, e.g. training.epochs=2")
     key, raw = dotted.split("=", 1)
-    parts = key.strip().split(".")
+    key = key.strip()
+    parts = key.split(".")
+    if not all(p.strip() for p in parts):
+        raise ConfigError(f"override {dotted!r}: empty part in the key {key!r}, e.g. training.epochs=2")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        detail = str(err).splitlines()[0]
+        raise ConfigError(f"override {dotted!r}: the value is not valid YAML ({detail}); quote it") from None
     node: Any = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {}) if isinstance(node, dict) else node[int(part)]
-    last = parts[-1]
-    value = yaml.safe_load(raw)
+    for i, part in enumerate(parts[:-1]):
+        node = _step(node, part, ".".join(parts[:i]), key)
+    last, done = parts[-1], ".".join(parts[:-1])
     if isinstance(node, list):
+        _step(node, last, done, key)  # an existing index, or a clear error
         node[int(last)] = value
-    else:
+    elif isinstance(node, dict):
         node[last] = value
+    else:
+        raise ConfigError(f"override {key!r}: {done} is a value ({node!r}), not a section with {last!r}")
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>", overrides: list[str] = ()) -> FairConfig:
     """Validate a config dict; errors name `source` and each bad field."""
-    data = dict(data or {})
+    data = copy.deepcopy(dict(data or {}))
     for dotted in overrides:
         _apply_override(data, dotted)
     try:
@@ -99,9 +135,12 @@ def parse_config(data: dict[str, Any], source: str = "<config>", overrides: list
     except ValidationError as err:
         lines = []
         for e in err.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            lines.append(f"  {where}: {e['msg']}")
-        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines)) from None
+            where = ".".join(str(p) for p in e["loc"])
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
+        if len(lines) == 1:
+            raise ConfigError(f"{source}: invalid configuration: {lines[0]}") from None
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(f"  {x}" for x in lines)) from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> FairConfig:

@@ -3,7 +3,22 @@
 result = load_examples(cfg.dataset, "train")   # LoadResult(examples=[...], skipped=[...])
 """
 
-from fair_core.datasets.base import DatasetError, LoadResult, SkippedRow, answer_kind
+from fair_core.datasets.base import (
+    DatasetError,
+    DatasetUnavailable,
+    LoadResult,
+    SkippedRow,
+    answer_kind,
+    skipped_summary,
+)
 from fair_core.datasets.registry import load_examples
 
-__all__ = ["DatasetError", "LoadResult", "SkippedRow", "answer_kind", "load_examples"]
+__all__ = [
+    "DatasetError",
+    "DatasetUnavailable",
+    "LoadResult",
+    "SkippedRow",
+    "answer_kind",
+    "load_examples",
+    "skipped_summary",
+]

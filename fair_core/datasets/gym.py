@@ -20,8 +20,17 @@ from typing import Any
 
 from fair_core.answers import normalize_gold
 from fair_core.config import DatasetConfig
-from fair_core.datasets.base import DatasetError, LoadResult, RowError, RowSource, collect, split_limit
+from fair_core.datasets.base import (
+    DatasetError,
+    LoadResult,
+    RowError,
+    RowSource,
+    collect,
+    one_line,
+    split_limit,
+)
 from fair_core.datasets.expressions import evaluate, format_number
+from fair_core.datasets.limits import input_check
 from fair_core.records import Example
 
 TEST_SEED_OFFSET = 1_000_003
@@ -41,7 +50,7 @@ def _generate(cfg: DatasetConfig, split: str, size: int, seed: int, options: dic
     except Exception as err:  # unknown task, bad options: reasoning-gym raises many kinds
         raise DatasetError(
             f"reasoning_gym task {cfg.gym.task!r} split {split!r} (size {size}, seed {seed}, "
-            f"options {options}): cannot generate: {type(err).__name__}: {err}"
+            f"options {options}): cannot generate: {type(err).__name__}: {one_line(err)}"
         ) from err
 
 
@@ -85,9 +94,8 @@ def load_gym(cfg: DatasetConfig, split: str) -> LoadResult:
             f"(train_split is {cfg.train_split!r}, test_split is {cfg.test_split!r})"
         )
     convert = functools.partial(gym_example, gym.task, split)
-    return collect(
-        rows, convert, where=f"reasoning_gym/{gym.task} split {split!r} (seed {seed})", limit=limit
-    )
+    where = f"reasoning_gym/{gym.task} split {split!r} (seed {seed})"
+    return collect(rows, convert, where=where, limit=limit, check=input_check(cfg))
 
 
 def _unseen(items: Iterator[tuple[int, Any]], seen: set[str]) -> RowSource:

@@ -20,8 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from fair_core.config import DatasetConfig
-from fair_core.datasets.base import DatasetError, LoadResult, RowSource, collect, split_limit
+from fair_core.datasets.base import (
+    DatasetError,
+    DatasetUnavailable,
+    LoadResult,
+    RowSource,
+    collect,
+    one_line,
+    split_limit,
+)
 from fair_core.datasets.converters import CONVERTERS, RowConverter
+from fair_core.datasets.limits import input_check
 from fair_core.records import Example
 
 PARQUET_REVISION = "refs/convert/parquet"
@@ -73,12 +82,14 @@ def load_hub(cfg: DatasetConfig, split: str) -> LoadResult:
     except DatasetError:
         raise
     except Exception as err:  # network, unknown split, missing repository: all reported the same way
-        raise DatasetError(
-            f"{where}: cannot load from the Hugging Face Hub: {type(err).__name__}: {err}. "
+        if isinstance(err, ValueError) and "split" in str(err).lower():  # the Hub answered: no such split
+            raise DatasetError(f"{where}: {one_line(err)}") from None
+        raise DatasetUnavailable(
+            f"{where}: cannot load from the Hugging Face Hub: {type(err).__name__}: {one_line(err)}. "
             "Offline? Use `source: local` with `path` pointing at the raw files."
         ) from err
     convert = functools.partial(_convert, CONVERTERS[cfg.name], split)
-    return collect(_rows(rows), convert, where=where, limit=split_limit(cfg, split))
+    return collect(_rows(rows), convert, where=where, limit=split_limit(cfg, split), check=input_check(cfg))
 
 
 def _convert(converter: RowConverter, split: str, row: Any, index: int) -> Example:

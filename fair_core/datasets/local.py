@@ -14,13 +14,14 @@ Which file serves which split (file names are matched case-insensitively inside 
   context, question, 4 options "A.xxx"). "train" reads `Train.txt`, or `Eval.txt` when Train.txt is absent
   (as in ../shared/datasets); "validation"/"dev"/"eval" read `Eval.txt`; "test" reads `Test.txt`.
 
-Any other split, a missing folder or a missing file raises `DatasetError` naming the path and what exists.
+Any other split, a missing folder, a missing or an empty file raises `DatasetError` naming the path and what
+exists (`split_source` finds the file without reading it, for `preflight.check_dataset`). A line or row with
+bad JSON or a byte that is not UTF-8 is skipped alone, named by file and line (see textfiles.py).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import random
 import re
@@ -31,6 +32,8 @@ from typing import Any
 from fair_core.config import DatasetConfig
 from fair_core.datasets.base import DatasetError, LoadResult, RowError, RowSource, collect, split_limit
 from fair_core.datasets.converters import CONVERTERS, RowConverter
+from fair_core.datasets.limits import input_check
+from fair_core.datasets.textfiles import bad_byte, json_list, jsonl_rows, read_text
 from fair_core.records import Example
 
 logger = logging.getLogger(__name__)
@@ -45,18 +48,34 @@ OPTION_LABEL = re.compile(r"^\s*[A-Da-d]\s*[.．、?？]\s*")
 
 def load_local(cfg: DatasetConfig, split: str) -> LoadResult:
     """Load one split of a paper dataset from raw files under `cfg.path`."""
-    if not cfg.path:
-        raise DatasetError(f"{cfg.name} split {split!r}: `dataset.path` is required with `source: local`")
-    root = Path(cfg.path).expanduser()
-    if not root.exists():
-        raise DatasetError(f"{cfg.name} split {split!r}: path {root} does not exist")
+    path = split_source(cfg, split)
     if cfg.name == "svamp":
-        path, rows = _svamp_rows(cfg, root, split)
+        rows = _svamp_rows(cfg, path, split)
     else:
-        path = root if root.is_file() else _split_file(cfg.name, root, split)
         rows = _logiqa_rows(path) if cfg.name == "logiqa" else _rows(path)
     convert = functools.partial(_convert, CONVERTERS[cfg.name], split)
-    return collect(rows, convert, where=f"{cfg.name} split {split!r} ({path})", limit=split_limit(cfg, split))
+    return collect(
+        rows,
+        convert,
+        where=f"{cfg.name} split {split!r} ({path})",
+        limit=split_limit(cfg, split),
+        check=input_check(cfg),
+    )
+
+
+def split_source(cfg: DatasetConfig, split: str) -> Path:
+    """The raw file that serves `split` (nothing is read); `DatasetError` naming what is missing."""
+    if not cfg.path:
+        raise DatasetError(
+            f"{cfg.name} split {split!r}: `dataset.path` is required with `source: local` "
+            "(a folder or file of the raw dataset)"
+        )
+    root = Path(cfg.path).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{cfg.name} split {split!r}: dataset.path {root} does not exist")
+    if cfg.name == "svamp":
+        return _svamp_path(cfg, root, split)
+    return root if root.is_file() else _split_file(cfg.name, root, split)
 
 
 def _convert(converter: RowConverter, split: str, row: Any, index: int) -> Example:
@@ -106,32 +125,8 @@ def _split_file(dataset: str, folder: Path, split: str) -> Path:
 def _rows(path: Path) -> RowSource:
     """Rows of a .jsonl (one object a line) or .json (a list of objects) file."""
     if path.suffix.lower() == ".jsonl":
-        return _jsonl_rows(path)
-    return _json_rows(path, _read_json_list(path))
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
-    index = 0
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row: Any = json.loads(line)
-            except json.JSONDecodeError as err:
-                row = RowError(f"invalid JSON: line {number}: {err.msg}")
-            yield index, f"line {number}", row
-            index += 1
-
-
-def _read_json_list(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read as JSON ({err})") from None
-    if not isinstance(data, list):
-        raise DatasetError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
-    return data
+        return jsonl_rows(path)
+    return _json_rows(path, json_list(path))
 
 
 def _json_rows(path: Path, data: list[Any]) -> Iterator[tuple[int, str, Any]]:
@@ -159,35 +154,36 @@ def svamp_split(rows: list[Any]) -> tuple[list[Any], list[Any]]:
     return ordered[:cut], ordered[cut:]
 
 
-def _svamp_rows(cfg: DatasetConfig, root: Path, split: str) -> tuple[Path, RowSource]:
+def _svamp_path(cfg: DatasetConfig, root: Path, split: str) -> Path:
+    """`<split>.json` of the ChilleD layout, else SVAMP.json (or `root` itself), for a known split."""
     if root.is_dir():
         per_split = _find(root, f"{split}.json")
         if per_split is not None and per_split.name.lower() != SVAMP_FILE.lower():
-            return per_split, _rows(per_split)
+            return per_split
         path = _find(root, SVAMP_FILE)
         if path is None:
             raise _missing("svamp", root, split, [f"{split}.json", SVAMP_FILE])
     else:
         path = root
-    if split in ("train", "test"):
-        part = split
-    elif split in (cfg.train_split, cfg.test_split):
-        part = "train" if split == cfg.train_split else "test"
-    else:
+    if split not in ("train", "test", cfg.train_split, cfg.test_split):
         raise DatasetError(
             f"svamp split {split!r}: {path} has no splits; it is divided into 'train' (70 %) "
             "and 'test' (30 %)"
         )
-    train, test = svamp_split(_read_json_list(path))
-    return path, _json_rows(path, train if part == "train" else test)
+    return path
+
+
+def _svamp_rows(cfg: DatasetConfig, path: Path, split: str) -> RowSource:
+    if Path(cfg.path or "").expanduser().is_dir() and path.name.lower() != SVAMP_FILE.lower():
+        return _rows(path)  # the folder's own `<split>.json`
+    part = split if split in ("train", "test") else "train" if split == cfg.train_split else "test"
+    train, test = svamp_split(json_list(path))
+    return _json_rows(path, train if part == "train" else test)
 
 
 def _logiqa_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
     """Items of a LogiQA text file, as rows in the Hub's format (context, query, options, correct_option)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read ({err})") from None
+    lines = read_text(path).splitlines()
     blocks: list[tuple[int, list[str]]] = []  # (first line number, non-blank lines) between blank lines
     after_blank = True
     for number, line in enumerate(lines, start=1):
@@ -202,6 +198,10 @@ def _logiqa_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
         location = f"{path.name} line {start}"
         if len(block) < 3:
             yield index, location, RowError(f"malformed item: {len(block)} lines at line {start}, expected 7")
+            continue
+        bad = next(((start + i, b) for i, line in enumerate(block) if (b := bad_byte(line))), None)
+        if bad is not None:
+            yield index, location, RowError(f"not UTF-8: {path.name} line {bad[0]}: {bad[1]}")
             continue
         answer, context, query, *options = block
         row = {

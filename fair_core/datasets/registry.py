@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from fair_core.config import DatasetConfig
-from fair_core.datasets.base import DatasetError, LoadResult
+from fair_core.datasets.base import DatasetError, LoadResult, report_skipped
 
 
-def load_examples(cfg: DatasetConfig, split: str) -> LoadResult:
+def load_examples(cfg: DatasetConfig, split: str, *, report: bool = True) -> LoadResult:
     """Examples of `split` of the configured dataset, first `train_limit`/`test_limit` valid rows.
 
-    Malformed rows are skipped (listed in `LoadResult.skipped`, one warning logged per file); a missing file,
-    an unknown split or an unreachable Hub raises `DatasetError`.
+    Malformed rows, undecodable lines and examples over `max_input_tokens` are skipped (or, with `too_long:
+    truncate`, shortened), listed in `LoadResult.skipped` / `.truncated` and, with `report`, logged in one
+    warning; a missing or empty file, an unknown split, a bad reasoning-gym task or an unreachable Hub raises
+    `DatasetError` (a one-line `ConfigError`).
     """
     if not split:
         raise DatasetError(f"{cfg.name}: empty split name")
     if cfg.name == "reasoning_gym":
         from fair_core.datasets.gym import load_gym
 
-        return load_gym(cfg, split)
-    if cfg.source == "local":
+        result = load_gym(cfg, split)
+    elif cfg.source == "local":
         from fair_core.datasets.local import load_local
 
-        return load_local(cfg, split)
-    from fair_core.datasets.hub import load_hub
+        result = load_local(cfg, split)
+    else:
+        from fair_core.datasets.hub import load_hub
 
-    return load_hub(cfg, split)
+        result = load_hub(cfg, split)
+    if report:
+        report_skipped(result)
+    return result

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 import fair_core
 from fair_core.hashing import file_hash
+from fair_core.store.integrity import is_recorded, rebuild_hint, table_problem
 from fair_core.store.schemas import TABLES
 
 MANIFEST = "manifest.json"
@@ -116,34 +117,62 @@ class RoundStore:
         if part is not None:
             path = self.table_path(name, part)
             if not path.is_file():
-                raise StoreError(f"table {name}/{part} of run {self.run_id} round {self.round} not found")
-            return pq.read_table(path, schema=schema)
+                raise StoreError(self._missing(f"{name}/{part}", path))
+            return self._read_file(f"{name}/{part}", path, schema)
         single = self.table_path(name)
         if single.is_file():
-            return pq.read_table(single, schema=schema)
+            return self._read_file(name, single, schema)
         parts = sorted((self.path / name).glob("*.parquet")) if (self.path / name).is_dir() else []
         if not parts:
+            raise StoreError(self._missing(name, self.path))
+        return pa.concat_tables([self._read_file(f"{name}/{p.stem}", p, schema) for p in parts])
+
+    def _missing(self, name: str, where: Path) -> str:
+        what = f"table {name} of run {self.run_id} round {self.round}"
+        if is_recorded(self, *name.split("/", 1)):
+            return f"{what} is missing (the manifest records it; {where} is gone); {rebuild_hint(self)}"
+        return f"{what} not found under {where}"
+
+    def _read_file(self, name: str, path: Path, schema: pa.Schema) -> pa.Table:
+        try:
+            return pq.read_table(path, schema=schema)
+        except (pa.ArrowException, OSError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise StoreError(
-                f"table {name} of run {self.run_id} round {self.round} not found under {self.path}"
-            )
-        return pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
+                f"table {name} of run {self.run_id} round {self.round}: {path} is not a readable "
+                f"Parquet file with the declared schema ({reason}); {rebuild_hint(self)}"
+            ) from None
 
     def rows(self, name: str, part: str | None = None) -> list[dict[str, Any]]:
         return self.read(name, part).to_pylist()
 
     def rows_if_present(self, name: str) -> list[dict[str, Any]]:
-        """A table's rows, or [] when it is missing or unreadable (reports of a round still running)."""
-        try:
-            return self.rows(name) if self.exists(name) else []
-        except StoreError:
-            return []
+        """A table's rows, or [] when it was never written (a round still running, a stage switched off).
+        A table the manifest records but whose file is missing or changed raises StoreError naming it:
+        a lost table is never counted as empty."""
+        problem = table_problem(self, name)
+        if problem:
+            raise StoreError(f"{problem}; {rebuild_hint(self)}")
+        return self.rows(name) if self.exists(name) else []
 
     def content_hash(self, name: str, part: str | None = None) -> str:
         """Hash of a table's files (a partitioned table: all its parts)."""
+        if not self.exists(name, part):
+            label = name if part is None else f"{name}/{part}"
+            raise StoreError(self._missing(label, self.table_path(name, part)))
         if part is not None:
             return file_hash(self.table_path(name, part))
         single = self.table_path(name)
         return file_hash(single if single.is_file() else self.path / name)
+
+    def verified_hash(self, name: str, part: str | None = None) -> str:
+        """`content_hash`, after checking the table against the manifest: StoreError naming it when a
+        recorded file is missing or differs from what was written (a table never recorded is taken as is)."""
+        sha = self.content_hash(name, part)
+        problem = table_problem(self, name, part)
+        if problem:
+            raise StoreError(f"{problem}; {rebuild_hint(self)}")
+        return sha
 
     # --- manifest -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 from fair_core.teachers.base import ChatRequest, ChatResponse, ProviderError, TeacherProvider
@@ -30,11 +31,16 @@ class TeacherLane:
         retries: int,
         timeout_s: float | None,
         price: Price | None,
+        window: int = 16,
     ) -> None:
         self.name, self.provider, self.limits, self.retries = name, provider, limits, retries
         self.timeout_s, self.price = timeout_s, price
         self.paused_until = 0.0
         self.fatal: str | None = None
+        #: Why nothing more may be sent (e.g. replies cannot be stored), checked right before each send.
+        self.halted: Callable[[], str | None] = lambda: None
+        #: Requests of one engine call between their claim and their stored reply (set by the engine).
+        self.window = asyncio.Semaphore(max(1, window))
 
     def stop(self, request: ChatRequest, error: str) -> None:
         if self.fatal is None:
@@ -63,6 +69,11 @@ class TeacherLane:
             raise ProviderError("retryable", f"no reply within the {self.timeout_s:g}s timeout") from None
 
 
+def not_sent(reason: str) -> ChatResponse:
+    """The reply of a request left unsent because sending stopped (`meta['not_sent']`)."""
+    return ChatResponse(text=None, status="error", error=f"not sent: {reason}", meta={"not_sent": True})
+
+
 def budget_response(ledger: RunLedger) -> ChatResponse:
     """The reply of a request left unsent because the run's budget is reached (`meta['budget']`)."""
     return ChatResponse(text=None, status="error", error=ledger.message(), meta={"budget": True})
@@ -83,6 +94,8 @@ async def send_with_retries(
             await teacher.wait_if_paused()  # a 429 may have paused the teacher while this one queued
             if teacher.fatal:
                 return teacher.fatal_response(), attempts
+            if (halt := teacher.halted()) is not None:
+                return not_sent(halt), attempts
             await teacher.limits.admit(tokens)  # RPM/TPM: the request leaves right after this
             attempts += 1
             tracker.in_flight += 1

@@ -57,6 +57,9 @@ class ChatRequest:
     sample: int = 0
     #: The teacher's safety settings (Gemini) as sorted (category, threshold) pairs; part of the key when set.
     safety: tuple[tuple[str, str], ...] = ()
+    #: Who really answers when it is not the provider's model: the offline simulator and the settings that
+    #: shape its replies (`fair_core.identity.reply_origin`); part of the key when set, never sent.
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.messages, tuple):
@@ -74,16 +77,20 @@ class ChatRequest:
 
     def canonical(self) -> dict[str, Any]:
         """What makes two requests interchangeable: no teacher name, no endpoint, no key."""
-        return {
-            "v": KEY_VERSION,
-            "provider": self.provider,
-            "model": self.model,
-            "messages": [[m.role, m.content] for m in self.messages],
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "top_p": self.top_p,
-            "sample": self.sample,
-        } | ({"safety": [list(pair) for pair in self.safety]} if self.safety else {})
+        return (
+            {
+                "v": KEY_VERSION,
+                "provider": self.provider,
+                "model": self.model,
+                "messages": [[m.role, m.content] for m in self.messages],
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "top_p": self.top_p,
+                "sample": self.sample,
+            }
+            | ({"safety": [list(pair) for pair in self.safety]} if self.safety else {})
+            | ({"origin": self.origin} if self.origin else {})
+        )
 
     def key(self) -> str:
         return stable_hash(self.canonical())

@@ -23,6 +23,7 @@ from fair_core.teachers.batch import FINAL_STATES, BatchJob, BatchProvider
 from fair_core.teachers.cache import CACHEABLE, ResponseCache
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
 from fair_core.teachers.engine import CallOptions, CallResult, run_requests
+from fair_core.teachers.keeping import keep
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.sidecar import Sidecar
 from fair_core.teachers.tracking import EngineProgress
@@ -168,11 +169,11 @@ class _Batches:
             request = self.requests.get(key)
             if request is None:  # a row of a resumed job that this call does not need
                 continue
-            self.cache.put(request, response)
             cost = call_cost(self.price, response.prompt_tokens, response.completion_tokens, "batch")
+            spend = self.ledger.spend_row(self.teacher, key, "batch", cost) if self.ledger else None
+            keep(self.cache, self.ledger, request, response, spend)  # ReplyStoreError: the job stays open
             if self.ledger is not None:
                 self.ledger.settle(0.0, cost, self.teacher)
-                self.ledger.persist(self.teacher, key, "batch", cost)
 
 
 def _progress_line(records: Sequence[BatchJob]) -> str:

@@ -1,7 +1,12 @@
-"""Teacher response cache: SQLite (WAL) keyed by `ChatRequest.key()`, one committed row per reply."""
+"""Teacher response cache: SQLite (WAL) keyed by `ChatRequest.key()`, one committed row per reply.
+
+A reply is stored with its spend row and the release of its claim in one transaction (`store`); a reply
+that cannot be stored raises `ReplyStoreError`, which stops sending (nothing is sent that cannot be kept).
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -9,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from fair_core.teachers.base import ChatRequest, ChatResponse
+from fair_core.teachers.claims import CLAIMS_SCHEMA, Claims, Owner
+from fair_core.teachers.integrity import check_reply_cache
+from fair_core.teachers.sidecar import SPEND_SCHEMA, SpendRow
 from fair_core.teachers.sqlite import ConnectionPool
 
 #: Only these replies are kept; errors are asked again next time.
@@ -28,20 +36,55 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
+class ReplyStoreError(RuntimeError):
+    """A teacher reply (or its spend, or the claim before sending) could not be written to the cache file:
+    sending stopped; not retried (a retry would pay again for what could not be kept)."""
+
+    def __init__(self, path: Path, cause: str, lost: int = 0) -> None:
+        self.path, self.cause, self.lost = path, cause, lost
+        unkept = f" ({lost} paid {'reply' if lost == 1 else 'replies'} could not be kept)" if lost else ""
+        super().__init__(
+            f"reply cache {path}: could not store a teacher reply ({cause}), so nothing more was sent"
+            f"{unkept}; free space and rerun: every stored reply is reused"
+        )
+
+
+_INSERT = "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+def _row(request: ChatRequest, response: ChatResponse) -> tuple[object, ...]:
+    """The `responses` row of a reply."""
+    return (
+        request.key(),
+        request.provider,
+        request.model,
+        response.status,
+        request.to_json(),
+        response.to_json(),
+        time.time(),
+    )
+
+
 class ResponseCache:
     """Replies by request key; safe across threads (a connection each) and processes (WAL, busy timeout).
 
     Every `put` is its own committed transaction, so a crash loses only the requests still in flight.
-    Requests carry no API key, so none is ever written.
+    Requests carry no API key, so none is ever written. Opening runs `check_reply_cache` (once per process
+    and path). `max_page_count` caps the file's size in pages (a test knob to make the disk "full").
     """
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
-        self._pool = ConnectionPool(path, busy_timeout_s, "response cache")
+    def __init__(
+        self, path: str | Path, busy_timeout_s: float = 30.0, *, max_page_count: int | None = None
+    ) -> None:
+        check_reply_cache(path)
+        self._pool = ConnectionPool(path, busy_timeout_s, "response cache", max_page_count)
         self.path, self.busy_timeout_s = self._pool.path, busy_timeout_s
         self._lock = threading.Lock()
         self._counts = {"hits": 0, "misses": 0, "puts": 0, "skipped": 0}
+        self.claims = Claims(self._pool)
         with self._pool.transaction() as conn:
-            conn.execute(_SCHEMA)
+            for statement in (_SCHEMA, CLAIMS_SCHEMA, *SPEND_SCHEMA):
+                conn.execute(statement)
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
@@ -73,19 +116,32 @@ class ResponseCache:
         if response.status not in CACHEABLE:
             self._count("skipped")
             return False
-        row = (
-            request.key(),
-            request.provider,
-            request.model,
-            response.status,
-            request.to_json(),
-            response.to_json(),
-            time.time(),
-        )
         with self._pool.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            conn.execute(_INSERT, _row(request, response))
         self._count("puts")
         return True
+
+    def store(
+        self,
+        request: ChatRequest,
+        response: ChatResponse,
+        spend: SpendRow | None = None,
+        owner: Owner | None = None,
+    ) -> None:
+        """One transaction: the reply (when cacheable), its `spend` row, the release of `owner`'s claim.
+        Raises `ReplyStoreError` (nothing of it written) when the file cannot take it."""
+        key = request.key()
+        try:
+            with self._pool.transaction() as conn:
+                if response.status in CACHEABLE:
+                    conn.execute(_INSERT, _row(request, response))
+                if spend is not None:
+                    conn.execute("INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?)", spend.values())
+                if owner is not None:
+                    conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner.token))
+        except sqlite3.Error as err:
+            raise ReplyStoreError(self.path, str(err)) from None
+        self._count("puts" if response.status in CACHEABLE else "skipped")
 
     def __len__(self) -> int:
         return int(self._pool.connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])

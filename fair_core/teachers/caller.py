@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +15,7 @@ from fair_core.teachers.batch_runner import BatchRun, run_batch_requests
 from fair_core.teachers.cache import ResponseCache
 from fair_core.teachers.cost import CallMode, Price, call_cost, price_for, warn_unpriced
 from fair_core.teachers.engine import CallOptions, CallResult, run_requests_sync
+from fair_core.teachers.integrity import check_reply_cache
 from fair_core.teachers.keys import SecretLoader, describe_teacher, resolve_api_key
 from fair_core.teachers.ledger import BudgetExceeded
 from fair_core.teachers.runtime import get_runtime
@@ -147,6 +148,8 @@ class TeacherCaller:
     """Sends one teacher's planned calls: cache first, then online or through its batch API (`mode`).
 
     Every caller of the process shares the teacher's limits and the run's budget ledger (the runtime).
+    `origin` (`fair_core.identity.reply_origin`) marks requests answered by the simulator: part of their
+    keys. The reply cache is checked (`check_reply_cache`) before anything is read, paid or sent.
     """
 
     def __init__(
@@ -158,10 +161,11 @@ class TeacherCaller:
         budget_usd: float | None = None,
         secret_loader: SecretLoader | None = None,
         refresh: bool = False,
+        origin: str = "",
     ) -> None:
         self.teacher, self.run_id, self.budget_usd = teacher, run_id, budget_usd
         self.cache_path = response_cache_path(data_dir)
-        self.secret_loader, self.refresh = secret_loader, refresh
+        self.secret_loader, self.refresh, self.origin = secret_loader, refresh, origin
 
     def __repr__(self) -> str:
         return f"TeacherCaller({self.teacher.name!r}, run_id={self.run_id!r})"
@@ -173,7 +177,10 @@ class TeacherCaller:
         teacher = self.teacher
         if not planned:
             return CallOutcome([], None, label, describe_teacher(teacher))
+        if self.origin:
+            planned = [replace(p, request=replace(p.request, origin=self.origin)) for p in planned]
         api_key = resolve_api_key(teacher, self.secret_loader)
+        check_reply_cache(self.cache_path)  # before the ledger reads its spend from the same file
         runtime = get_runtime()
         ledger = runtime.ledger(self.cache_path, self.run_id, self.budget_usd)
         price = price_for(teacher)
@@ -193,8 +200,10 @@ class TeacherCaller:
                 results = run_requests_sync(
                     requests, {teacher.name: provider}, cache, options, progress=report
                 )
-            stopped = any(r.response.meta.get("budget") for r in results)
-            budget_stop = ledger.message(len(cache)) if stopped else None  # counts rows: only when needed
+        budget_stop = None
+        if any(r.response.meta.get("budget") for r in results):
+            ledger.wait_idle(teacher.timeout_s)  # the run's requests still in flight are stored first
+            budget_stop = ledger.message(ledger.cached_replies())
         return CallOutcome(
             calls=call_rows(planned, results, {teacher.name: price}),
             jobs=jobs,

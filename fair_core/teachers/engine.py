@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from fair_core.teachers.attempts import TeacherLane, budget_response, send_with_retries
 from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
-from fair_core.teachers.cache import CACHEABLE, ResponseCache
+from fair_core.teachers.cache import CACHEABLE, ReplyStoreError, ResponseCache
+from fair_core.teachers.claims import Holder, Owner, wait_for_holder
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
+from fair_core.teachers.keeping import StoreStop, Unkept, keep, retry_held
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.runtime import RateLimits, get_runtime
 from fair_core.teachers.tracking import EngineProgress, Tracker
@@ -43,22 +46,6 @@ class CallResult:
 
 def _setting(values: Mapping[str, int] | int, teacher: str, default: int) -> int:
     return values if isinstance(values, int) else int(values.get(teacher, default))
-
-
-def _store(
-    cache: ResponseCache, ledger: RunLedger | None, request: ChatRequest, response: ChatResponse, cost: float
-) -> None:
-    """Persist a reply (cache) and its cost (ledger); runs in a worker thread."""
-    if response.status in CACHEABLE:
-        try:
-            cache.put(request, response)
-        except sqlite3.Error as err:
-            logger.error("response cache %s: could not store a reply (%s)", cache.path, err)
-    if ledger is not None and cost > 0:
-        try:
-            ledger.persist(request.teacher, request.key(), "online", cost)
-        except sqlite3.Error as err:
-            logger.error("spend ledger: could not record a cost (%s)", err)
 
 
 @dataclass(frozen=True)
@@ -113,9 +100,13 @@ async def run_requests(
 ) -> list[CallResult]:
     """Replies to `requests` in input order: cached ones first, the rest sent concurrently per teacher.
 
-    Identical requests (same key) are sent once. Replies go to the cache as soon as they arrive. A fatal
-    error stops its teacher only. `options` say how to send (default: `CallOptions()`). With a ledger,
-    once the budget is reached the rest are not sent and get an `error` reply with `meta['budget']`.
+    Identical requests (same key) are sent once, also across processes sharing the cache file: each is
+    claimed there first (`fair_core.teachers.claims`), and a request another live caller is sending is
+    waited for instead. Replies go to the cache as soon as they arrive, with their spend row (one
+    transaction). A reply that cannot be stored stops all sending on that cache file and the call raises
+    `ReplyStoreError` once the requests in flight are done. A fatal error stops its teacher only.
+    `options` say how to send (default: `CallOptions()`). With a ledger, once the budget is reached the
+    rest are not sent and get an `error` reply with `meta['budget']`.
     """
     opts = options or CallOptions()
     requests = list(requests)
@@ -146,44 +137,111 @@ async def run_requests(
             _setting(opts.max_retries, name, DEFAULT_RETRIES),
             (opts.timeouts or {}).get(name),
             (opts.prices or {}).get(name),
+            window=concurrency,
         )
 
     ledger = opts.ledger
+    owner = Owner()  # this call's claims on requests, shared with other processes through the cache file
+    stop = StoreStop(cache)
+    for lane in teachers.values():
+        lane.halted = stop.reason
+    loop = asyncio.get_running_loop()
+    waited: set[int] = set()
 
-    async def run_group(indices: list[int]) -> None:
-        request = requests[indices[0]]
-        teacher = teachers[request.teacher]
+    def on_wait(holder: Holder) -> None:
+        if holder.pid not in waited:
+            waited.add(holder.pid)
+            logger.info(
+                "response cache %s: requests are being sent by another caller (pid %d on %s); waiting for "
+                "their replies instead of sending them again",
+                cache.path,
+                holder.pid,
+                holder.host,
+            )
+
+    async def obtain(request: ChatRequest, teacher: TeacherLane) -> tuple[ChatResponse, int, bool]:
+        """The reply to one request: sent by this call (claimed first), or stored by another caller."""
+        key, since = request.key(), time.time() if opts.refresh else None
+        while True:
+            if ledger is not None and ledger.exhausted:
+                tracker.budget_stopped = True
+                return budget_response(ledger), 0, False
+            async with teacher.window:  # from claim to stored reply: at most max_concurrency per call
+                if stop.stopped:
+                    return stop.response(), 0, False
+                try:
+                    state = await loop.run_in_executor(writer, cache.claims.claim, key, owner, opts.refresh)
+                except sqlite3.Error as err:
+                    stop.fail(str(err))
+                    return stop.response(), 0, False
+                if state == "mine":
+                    return await send_claimed(request, teacher, key)
+            found = await wait_for_holder(cache.claims, key, owner, since, on_wait)
+            if found is not None:
+                return found, 0, True
+
+    async def send_claimed(
+        request: ChatRequest, teacher: TeacherLane, key: str
+    ) -> tuple[ChatResponse, int, bool]:
         reserved = max_request_cost(teacher.price, request) if ledger is not None else 0.0
-        if ledger is not None and not ledger.reserve(reserved):
-            response, attempts = budget_response(ledger), 0
-            tracker.budget_stopped = True
-        else:
+        claimed = True
+        try:
+            if ledger is not None and not ledger.reserve(reserved):
+                tracker.budget_stopped = True
+                return budget_response(ledger), 0, False
+            held = ledger is not None
             try:
                 response, attempts = await send_with_retries(
                     request, teacher, tracker, opts.backoff_base, opts.backoff_max
                 )
-            except BaseException:
+                if response.meta.get("not_sent"):
+                    stop.skipped += 1
+                    return response, attempts, False
+                cost = 0.0
+                if response.status in CACHEABLE:
+                    cost = call_cost(
+                        teacher.price, response.prompt_tokens, response.completion_tokens, "online"
+                    )
                 if ledger is not None:
+                    ledger.settle(reserved, cost, request.teacher)
+                    held = False
+            finally:
+                if held and ledger is not None:
                     ledger.release(reserved)
-                raise
-            cost = 0.0
-            if response.status in CACHEABLE:
-                cost = call_cost(teacher.price, response.prompt_tokens, response.completion_tokens, "online")
-            if ledger is not None:
-                ledger.settle(reserved, cost, request.teacher)
             tracker.cost_usd += cost
-            await asyncio.get_running_loop().run_in_executor(
-                writer, _store, cache, ledger, request, response, cost
-            )
+            spend = ledger.spend_row(request.teacher, key, "online", cost) if ledger is not None else None
+            try:
+                await loop.run_in_executor(writer, keep, cache, ledger, request, response, spend, owner)
+                claimed = False
+            except ReplyStoreError as err:
+                paid = response.status in CACHEABLE
+                stop.fail(err.cause, Unkept(request, response, spend, ledger) if paid else None)
+            finally:
+                if ledger is not None:
+                    ledger.stored()
+            return response, attempts, False
+        finally:
+            if claimed:
+                await loop.run_in_executor(writer, cache.claims.release, key, owner)
+
+    async def run_group(indices: list[int]) -> None:
+        request = requests[indices[0]]
+        response, attempts, cached = await obtain(request, teachers[request.teacher])
         for index in indices:
-            results[index] = CallResult(requests[index], response, cached=False, attempts=attempts)
+            results[index] = CallResult(requests[index], response, cached=cached, attempts=attempts)
             if response.status in ("error", "fatal"):
                 tracker.errors[requests[index].teacher] += 1
+        tracker.cached += len(indices) if cached else 0
         tracker.done += len(indices)
         tracker.emit()
 
     writer = get_runtime().writer()  # one SQLite writer thread for the process
+    if groups and stop.stopped:  # an earlier call could not store its replies: store them first
+        await loop.run_in_executor(writer, retry_held, cache)  # ReplyStoreError: still failing
+        stop.cause = None
     await asyncio.gather(*(run_group(indices) for indices in groups.values()))
+    if stop.cause is not None and (stop.unkept or stop.skipped):
+        raise stop.error()
     if any(tracker.errors.values()):
         logger.info("teacher calls finished: %s", tracker.snapshot())
     return [r for r in results if r is not None]

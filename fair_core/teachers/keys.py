@@ -61,6 +61,21 @@ def resolve_api_key(
     )
 
 
+def check_api_keys(teachers: Iterable[TeacherConfig], environ: Mapping[str, str] | None = None) -> None:
+    """Raise one MissingAPIKeyError naming every teacher whose key variable is unset (all at once, so one
+    fix covers them); teachers reading a Secret block are checked where the block is read."""
+    env = os.environ if environ is None else environ
+    missing = [t for t in teachers if not t.api_key_secret and not env.get(t.key_env(), "").strip()]
+    if missing:
+        raise MissingAPIKeyError(
+            "; ".join(
+                f"{describe_teacher(t)} needs an API key: set the environment variable {t.key_env()}"
+                for t in missing
+            )
+            + " (or name a Prefect Secret block in api_key_secret)."
+        )
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """`text` with every secret replaced by [REDACTED]; applied to every message leaving a provider."""
     for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True):

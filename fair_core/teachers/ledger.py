@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from fair_core.teachers.sidecar import Sidecar
+from fair_core.teachers.sidecar import Sidecar, SpendRow
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,10 @@ class RunLedger:
         self.run_id = run_id
         self.budget_usd = budget_usd
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
         self._sidecar = Sidecar(path) if path else None
+        self.path = self._sidecar.path.absolute() if self._sidecar else None
         self.prior_usd = self._sidecar.spent(run_id) if self._sidecar else 0.0
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
@@ -52,31 +55,59 @@ class RunLedger:
         return self.stopped
 
     def reserve(self, amount_usd: float) -> bool:
-        """Hold `amount_usd` (a request's worst case) against the budget; False (and stop) if it won't fit."""
+        """Hold `amount_usd` (a request's worst case) against the budget; False (and stop) if it won't fit.
+        A granted reservation ends with `release` or `settle`."""
         with self._lock:
-            if self.budget_usd is None:
-                return True
-            if self.stopped:
-                return False
-            if self.total_usd + self.reserved_usd + amount_usd > self.budget_usd:
-                self.stopped = True
-                logger.warning("%s", self.message())
-                return False
+            if self.budget_usd is not None:
+                if self.stopped:
+                    return False
+                if self.total_usd + self.reserved_usd + amount_usd > self.budget_usd:
+                    self.stopped = True
+                    logger.warning("%s", self.message())
+                    return False
             self.reserved_usd += amount_usd
+            self._in_flight += 1
             return True
+
+    def _done(self) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
+        if not self._in_flight:
+            self._idle.notify_all()
 
     def release(self, amount_usd: float) -> None:
         """Give back a reservation whose request was never paid (failed, refused before any work)."""
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - amount_usd)
+            self._done()
 
     def settle(self, reserved_usd: float, cost_usd: float, teacher: str) -> None:
-        """Replace a reservation by the real cost of a reply (in memory; `persist` writes it down)."""
+        """Replace a reservation by the real cost of a reply, in memory; the spend row is written with the
+        reply (`spend_row`) or by `persist`, then `stored` ends the request's reservation."""
         with self._lock:
             self.reserved_usd = max(0.0, self.reserved_usd - reserved_usd)
             self.spent_usd += cost_usd
             self.by_teacher[teacher] += cost_usd
             self.paid_replies += 1
+
+    def stored(self) -> None:
+        """A settled request's reply is stored (or could not be): it is no longer in flight."""
+        with self._lock:
+            self._done()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait (up to `timeout_s`) until no reserved request of the run is in flight in this process."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._in_flight, timeout_s)
+
+    def spend_row(self, teacher: str, request_key: str, mode: str, cost_usd: float) -> SpendRow | None:
+        """The `spend` row of a paid reply (None when nothing was paid or spend is not kept)."""
+        if self._sidecar is None or cost_usd <= 0:
+            return None
+        return SpendRow(self.run_id, teacher, request_key, mode, cost_usd)
+
+    def cached_replies(self) -> int | None:
+        """How many replies this run paid for are in the reply cache (None when spend is not kept)."""
+        return self._sidecar.cached_paid(self.run_id) if self._sidecar is not None else None
 
     def persist(self, teacher: str, request_key: str, mode: str, cost_usd: float) -> None:
         """Record a paid reply in the `spend` table (blocking: call off the event loop)."""
@@ -84,7 +115,9 @@ class RunLedger:
             self._sidecar.add_spend(self.run_id, teacher, request_key, mode, cost_usd)
 
     def message(self, cached_replies: int | None = None) -> str:
-        cached = f"; {cached_replies} replies are cached" if cached_replies is not None else ""
+        """The budget stop's sentence; `cached_replies`: the run's paid replies in the cache (see
+        `cached_replies()`, counted once the run's requests in flight are stored)."""
+        cached = f"; {cached_replies} paid replies are cached" if cached_replies is not None else ""
         budget = self.budget_usd or 0.0
         return (
             f"budget of ${budget:.4g} reached after ${self.total_usd:.4g}{cached}; "

@@ -11,17 +11,22 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fair_core.teachers.batch import BatchJob
+from fair_core.teachers.integrity import check_reply_cache
 from fair_core.teachers.sqlite import ConnectionPool
 
-_SCHEMA = (
+SPEND_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS spend (
         run_id TEXT NOT NULL, teacher TEXT NOT NULL, request_key TEXT NOT NULL, mode TEXT NOT NULL,
         cost_usd REAL NOT NULL, at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS spend_run ON spend (run_id)",
+)
+_SCHEMA = (
+    *SPEND_SCHEMA,
     """CREATE TABLE IF NOT EXISTS batch_jobs (
         job_key TEXT PRIMARY KEY, teacher TEXT NOT NULL, provider TEXT NOT NULL, job_id TEXT NOT NULL,
         state TEXT NOT NULL, custom_ids TEXT NOT NULL, meta TEXT NOT NULL, error TEXT,
@@ -30,10 +35,25 @@ _SCHEMA = (
 )
 
 
+@dataclass(frozen=True)
+class SpendRow:
+    """One paid reply of a run, as the `spend` table keeps it."""
+
+    run_id: str
+    teacher: str
+    request_key: str
+    mode: str
+    cost_usd: float
+
+    def values(self) -> tuple[str, str, str, str, float, float]:
+        return (self.run_id, self.teacher, self.request_key, self.mode, float(self.cost_usd), time.time())
+
+
 class Sidecar:
     """Thread-safe access (a connection per thread, WAL, busy timeout) to the sidecar tables at `path`."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        check_reply_cache(path)
         self._pool = ConnectionPool(path, busy_timeout_s, "sidecar tables")
         self.path, self.busy_timeout_s = self._pool.path, busy_timeout_s
         with self._pool.transaction() as conn:
@@ -57,8 +77,21 @@ class Sidecar:
         with self._pool.transaction() as conn:
             conn.execute(
                 "INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, teacher, request_key, mode, float(cost_usd), time.time()),
+                SpendRow(run_id, teacher, request_key, mode, cost_usd).values(),
             )
+
+    def cached_paid(self, run_id: str) -> int:
+        """How many distinct replies the run paid for are in the reply cache (when it shares this file)."""
+        query = (
+            "SELECT COUNT(DISTINCT s.request_key) FROM spend s JOIN responses r ON r.key = s.request_key "
+            "WHERE s.run_id = ?"
+        )
+        try:
+            row = self._query(query, (run_id,)).fetchone()
+        except sqlite3.OperationalError:  # a sidecar file of its own (tests): no reply cache in it
+            row = self._query("SELECT COUNT(DISTINCT request_key) FROM spend WHERE run_id = ?", (run_id,))
+            row = row.fetchone()
+        return int(row[0] or 0)
 
     # --- batch jobs -------------------------------------------------------------------------------------
 

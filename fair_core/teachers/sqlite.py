@@ -13,13 +13,19 @@ class ConnectionPool:
     """One connection per thread to the database at `path`, safe across processes (WAL, busy timeout).
 
     `label` names the database in errors (e.g. "response cache"). `close` closes every thread's connection;
-    the next use opens a new one.
+    the next use opens a new one. `max_page_count` caps the file's size in pages (a full-disk test knob).
     """
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, label: str = "database") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_s: float = 30.0,
+        label: str = "database",
+        max_page_count: int | None = None,
+    ) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.busy_timeout_s, self.label = busy_timeout_s, label
+        self.busy_timeout_s, self.label, self.max_page_count = busy_timeout_s, label, max_page_count
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -35,6 +41,8 @@ class ConnectionPool:
                 conn.close()
                 raise RuntimeError(f"{self.label} {self.path}: cannot switch SQLite to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
+            if self.max_page_count is not None:
+                conn.execute(f"PRAGMA max_page_count = {int(self.max_page_count)}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)

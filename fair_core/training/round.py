@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from fair_core.training.samples import build_training_samples, merge_rounds, sam
 
 #: Rows of the loss-curve view (longer curves are thinned, validation points kept).
 MAX_CURVE_ROWS = 500
+
+#: The round's training folder (relative to the round's): `model/` (student_k+1) and `checkpoints/`.
+STUDENT_DIR = "student"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,14 @@ def card_facts(student: StudentConfig, round_index: int, build_record: Mapping[s
 
 def trained_label(student: StudentConfig, round_index: int) -> str:
     return f"{student.model}@round{round_index + 1}"
+
+
+def clear_student(folder: Path) -> bool:
+    """Remove a round's training folder (model, model card, loss.png, checkpoints); True if one was there."""
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
 
 
 def fine_tune_student(

@@ -1,11 +1,9 @@
-"""Tests of fair_core.answers: tricky replies per kind, gold normalization, matching, real dataset files."""
+"""Tests of fair_core.answers on hand-written replies: tricky ones per kind, gold normalization, matching."""
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -281,69 +279,3 @@ def test_odd_input_never_raises() -> None:
         for kind in ("numeric", "boolean", "choice"):
             answers.append(extract_answer(text, kind, OPTIONS))  # type: ignore[arg-type]
     assert len(answers) == 3 * len(odd) and all(a is None or isinstance(a, str) for a in answers)
-
-
-# ---- the real dataset files ------------------------------------------------------------------------------
-
-
-def _gsm8k_rows(root: Path) -> list[dict[str, str]]:
-    rows = []
-    for split in ("train", "test"):
-        with (root / "gsm8k" / f"{split}.jsonl").open() as f:
-            rows += [json.loads(line) for line in f if line.strip()]
-    return rows
-
-
-def test_gsm8k_gold_answers_normalize_and_are_recovered(shared_datasets: Path) -> None:
-    rows = _gsm8k_rows(shared_datasets)
-    assert len(rows) == 7473 + 1319
-    for row in rows:
-        gold = normalize_gold(row["answer"].split("####")[-1].strip(), "numeric")
-        assert extract_answer(row["answer"], "numeric") == gold, row["answer"]
-        # a reply that wraps the gold solution in chatter still gives the gold answer
-        reply = f"Sure, let me solve it step by step.\n{row['answer']}\nHope this helps with all 3 parts!"
-        assert is_correct(reply, gold, "numeric") == (gold, True)
-        body = row["answer"].split("####")[0]
-        assert extract_answer(f"{body}\nSo the answer is {gold}. Check: 2 + 2 = 4.", "numeric") == gold
-
-
-def test_svamp_answers_normalize(shared_datasets: Path) -> None:
-    rows = json.loads((shared_datasets / "svamp" / "SVAMP.json").read_text())
-    assert len(rows) == 1000
-    for row in rows:
-        gold = normalize_gold(row["Answer"], "numeric")
-        assert answers_match(gold, str(row["Answer"]), "numeric")
-        reply = f"{row['Body']} {row['Question']}\nWe compute {row['Equation'].strip()} = {gold}"
-        assert extract_answer(reply, "numeric") == gold, reply
-
-
-def test_strategyqa_answers_normalize(shared_datasets: Path) -> None:
-    rows = []
-    for split in ("train", "dev"):
-        rows += json.loads((shared_datasets / "strategyqa" / f"{split}.json").read_text())
-    assert len(rows) == 2290
-    for row in rows:
-        gold = normalize_gold(row["answer"], "boolean")
-        facts = " ".join(row["facts"])
-        assert extract_answer(facts, "boolean") is None, facts  # facts mention, never decide
-        word = "yes" if gold == "true" else "no"
-        assert extract_answer(f"{facts} So the answer is {word}.", "boolean") == gold
-        assert extract_answer(f"{word.capitalize()}, because {facts}", "boolean") == gold
-
-
-def test_logiqa_letters_normalize_and_options_are_recognized(shared_datasets: Path) -> None:
-    total = by_text = 0
-    for split in ("Eval", "Test"):
-        lines = (shared_datasets / "logiqa" / f"{split}.txt").read_text().split("\n")
-        for i in range(0, len(lines) - 7, 8):
-            gold = normalize_gold(lines[i + 1], "choice")
-            options = lines[i + 4 : i + 8]
-            total += 1
-            assert extract_answer(f"The answer is {gold}.", "choice", options) == gold
-            assert extract_answer(f"Answer: ({gold.lower()})", "choice", options) == gold
-            text = options["ABCD".index(gold)][2:]
-            found = extract_answer(f"The best support is this: {text}", "choice", options)
-            assert found in (gold, None), (options, gold, found)  # never a wrong letter
-            by_text += found == gold
-    assert total == 651 * 2
-    assert by_text / total > 0.95  # the rest: options too short ("1", "a") or duplicated

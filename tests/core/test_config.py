@@ -136,3 +136,65 @@ def test_every_field_has_help_text() -> None:
                 assert field.description, f"{model.__name__}.{name} has no description"
 
     walk(FairConfig)
+
+
+THREE = [*TEACHERS, {"name": "c", "model": "m3"}]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("teachers.5.name=x", r"teachers\.5 is not an item of teachers \(indexes: 0-2\)"),
+        ("teachers.x.name=x", r"teachers\.x is not an item of teachers \(indexes: 0-2\)"),
+        ("teachers.-1.name=x", r"teachers\.-1 is not an item of teachers"),  # not the last teacher
+        ("teachers.3=x", r"teachers\.3 is not an item of teachers"),
+        ("run.rounds.x=1", r"run\.rounds is a value \(1\), not a section with 'x'"),
+        ("run.rounds=[1", r"the value is not valid YAML .*; quote it"),
+        ("run..rounds=1", r"empty part in the key"),
+    ],
+)
+def test_a_bad_override_path_is_one_config_error(override: str, message: str) -> None:
+    data = {"teachers": THREE, "run": {"rounds": 1}}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, overrides=[override])
+    assert [t["name"] for t in data["teachers"]] == ["a", "b", "c"]  # the caller's data is never changed
+
+
+@pytest.mark.parametrize(
+    ("review", "message"),
+    [
+        ({"threshold": 7}, r"review\.threshold: 7 cannot work: scores are 1-5"),
+        ({"threshold": 5}, r"review\.threshold: 5 cannot work"),
+        ({"threshold": -2}, r"review\.threshold: -2 cannot work"),
+        (
+            {"min_valid_scores": 5},
+            r"review\.min_valid_scores: 5 can never be reached with 3 teachers .* 2 or less",
+        ),
+        ({"min_valid_scores": 3}, r"at most 2 reviews"),
+    ],
+)
+def test_review_settings_that_can_never_accept_are_refused(review: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_config({"teachers": THREE, "review": review}, source="my.yaml")
+    assert "\n" not in str(err.value)  # one error, one line
+
+
+def test_reachable_review_settings_are_accepted() -> None:
+    config = parse_config({"teachers": THREE, "review": {"threshold": 1, "min_valid_scores": 2}})
+    assert config.review.threshold == 1 and config.review.min_valid_scores == 2
+    assert parse_config({"teachers": THREE, "review": {"threshold": 4.9}}).review.threshold == 4.9
+    off = parse_config({"teachers": [TEACHERS[0]], "review": {"enabled": False, "min_valid_scores": 3}})
+    assert not off.review.enabled  # no review: the setting is unused
+
+
+@pytest.mark.parametrize("field", ["name", "run_id"])
+@pytest.mark.parametrize("value", ["../../etc", "a/b", "..", ".hidden", "", "x..y", "a b", "-rf", "/abs"])
+def test_a_run_name_or_id_must_be_a_safe_folder_name(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"run\.{field}: .*not a safe folder name: use 1-100 letters"):
+        parse_config({"teachers": TEACHERS, "run": {field: value}})
+
+
+def test_safe_run_names_keep_working() -> None:
+    config = parse_config({"teachers": TEACHERS, "run": {"name": "paper-gsm8k_v1.2", "run_id": "Run-7"}})
+    assert config.run_id() == "Run-7"
+    assert parse_config({"teachers": TEACHERS, "run": {"name": "tiny-e2e"}}).run_id().startswith("tiny-e2e-")

@@ -28,3 +28,26 @@ def link_models(models_dir: Path, data_dir: Path) -> None:
     if target.is_symlink() or target.exists():
         shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     target.symlink_to(models_dir, target_is_directory=True)
+
+
+def tiny_config(
+    path: Path, name: str, data_dir: Path, model: Path, rounds: int = 1, **sections: dict
+) -> Path:
+    """A config of a tiny run (6 chain_sum questions, 3 test, three simulated teachers, the tiny student);
+    `sections` replace whole sections (training, simulator, ...)."""
+    data = {
+        "run": {"name": name, "rounds": rounds, "data_dir": str(data_dir)},
+        "dataset": {
+            "name": "reasoning_gym",
+            "gym": {
+                "task": "chain_sum",
+                "train_size": 6,
+                "test_size": 3,
+                "options": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
+            },
+        },
+        "student": {"model": str(model), "max_new_tokens": 8},
+        "teachers": [{"name": n, "model": n} for n in ("gpt", "gemini", "mixtral")],
+        **sections,
+    }
+    return write_config(path, data)

@@ -49,7 +49,7 @@ def test_gsm8k_skips_malformed_rows_with_ids(gsm_dir: Path, caplog: pytest.LogCa
     assert result.examples[0].solution == "0 + 1 = 1"
     assert [s.row_id for s in result.skipped] == ["line 2", "gsm8k-train-2", "gsm8k-train-3", "gsm8k-train-4"]
     reasons = [s.reason for s in result.skipped]
-    assert reasons[0].startswith("invalid JSON: line 2")
+    assert reasons[0].startswith("invalid JSON: train.jsonl line 2")
     assert reasons[1].startswith("not an object")
     assert reasons[2].startswith("missing question")
     assert reasons[3].startswith("unparseable gold answer")

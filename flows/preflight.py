@@ -1,0 +1,79 @@
+"""Checks of a run before any work (before the Prefect server starts): data dir, SDKs, keys, data, cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+from fair_core.config import ConfigError, FairConfig, TeacherConfig
+from fair_core.teachers.keys import check_api_keys
+
+#: provider -> (module the client imports, what to install)
+SDKS: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "pip install openai (a dependency of fair-distill: reinstall it)"),
+    "gemini": ("google.genai", "pip install 'fair-distill[gemini]' (google-genai)"),
+    "mistral": ("mistralai", "pip install 'fair-distill[mistral]' (mistralai)"),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+        return False
+
+
+def check_sdks(teachers: list[TeacherConfig]) -> None:
+    """ConfigError naming every teacher whose provider SDK is not installed, and the pip extra to add."""
+    missing: dict[str, list[str]] = {}
+    for teacher in teachers:
+        module, _ = SDKS[teacher.provider]
+        if not _installed(module):
+            missing.setdefault(teacher.provider, []).append(repr(teacher.name))
+    if missing:
+        raise ConfigError(
+            "; ".join(
+                f"teacher {', '.join(names)} ({provider}) needs the {SDKS[provider][0]} SDK: "
+                f"{SDKS[provider][1]}"
+                for provider, names in missing.items()
+            )
+        )
+
+
+def check_data_dir(data_dir: str | Path) -> Path:
+    """The data dir, created if needed; ConfigError when it cannot be created or written to."""
+    path = Path(data_dir).expanduser()
+    hint = "choose another folder with --data-dir or run.data_dir"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"run.data_dir {str(path)!r} is a file, not a folder: {hint}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fair-write-check-"):
+            pass
+    except OSError as err:
+        cause = err.strerror or type(err).__name__
+        raise ConfigError(f"run.data_dir {str(path)!r} is not a writable folder ({cause}): {hint}") from None
+    return path
+
+
+def check_prompts(config: FairConfig) -> None:
+    folder = config.prompts.template_dir
+    if folder and not Path(folder).expanduser().is_dir():
+        raise ConfigError(f"prompts.template_dir {folder!r}: no such folder")
+
+
+def preflight(config: FairConfig) -> None:
+    """Every user error found before any work, each as one sentence: ConfigError (data dir, SDKs, prompts,
+    dataset), MissingAPIKeyError (every missing key at once), ReplyCacheDamaged (the reply cache)."""
+    from fair_core.datasets.preflight import check_dataset
+    from fair_core.teachers.caller import response_cache_path
+    from fair_core.teachers.integrity import check_reply_cache
+
+    check_sdks(config.teachers)
+    if not config.simulator.enabled:  # the simulator accepts any key
+        check_api_keys(config.teachers)
+    check_prompts(config)
+    check_dataset(config.dataset)
+    data_dir = check_data_dir(config.run.data_dir)  # the first check that creates something
+    check_reply_cache(response_cache_path(data_dir))
