@@ -102,7 +102,7 @@ def estimate_round(
     prompts: PromptSet | None = None,
 ) -> RunEstimate:
     """Calls, tokens and cost per teacher x role for one round over `mistakes` (nothing is sent)."""
-    prompts = prompts or PromptSet(config.prompts.template_dir)
+    prompts = prompts or PromptSet(config.prompts.template_dir, config.prompts.teacher_hint)
     rows: list[EstimateRow] = []
     rationales: list[dict[str, Any]] = []
     for role in ("feedback", "rationale"):

@@ -1,7 +1,9 @@
-"""Accuracy of answer rows, and accuracy per round and per dataset from a run's stored answer tables."""
+"""Accuracy of answer rows, and accuracy per round and per dataset from a run's stored answer tables (with
+`evaluation.seeds`, each seed's and their mean and spread)."""
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +16,12 @@ ANSWER_TABLES = (
     ("baseline_evaluation", "test_examples", "test", 0),
     ("student_outputs", "examples", "train", 0),
     ("evaluation", "test_examples", "test", 1),
+)
+
+#: Tables of a sampled evaluation repeated per seed (`evaluation.seeds`): one part `seed-<seed>` per seed.
+SEED_TABLES = (
+    ("baseline_evaluation_seeds", "test_examples", "test", 0),
+    ("evaluation_seeds", "test_examples", "test", 1),
 )
 
 
@@ -50,6 +58,59 @@ def accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
                     "examples": len(rows),
                     "correct": sum(bool(r["correct"]) for r in rows),
                     "accuracy": accuracy(rows),
+                }
+            )
+    return out + seed_accuracy_rows(store)
+
+
+def seed_parts(store: RoundStore, table: str) -> list[tuple[int, str]]:
+    """(seed, part) of every seed part of a `*_seeds` table, by seed; [] when there is none."""
+    folder = store.path / table
+    found = []
+    for path in folder.glob("seed-*.parquet") if folder.is_dir() else ():
+        name = path.name.removesuffix(".parquet")
+        try:
+            found.append((int(name.removeprefix("seed-")), name))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def seed_accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
+    """One row per seed table and dataset of a round: the mean accuracy over the seeds (split "test, k
+    seeds"), its sample standard deviation (`accuracy_std`, 0 for one seed), `seeds` and each seed's
+    accuracy (`seed_accuracies`, e.g. "0: 41.0%, 1: 43.3%"); examples and correct summed over the seeds."""
+    out = []
+    for table, examples_table, split, offset in SEED_TABLES:
+        parts = seed_parts(store, table)
+        if not parts:
+            continue
+        dataset_of = {e["id"]: e["dataset"] for e in store.rows_if_present(examples_table)}
+        per_seed: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(dict)
+        model = ""
+        for seed, part in parts:
+            rows = store.rows(table, part)
+            model = model or (rows[0]["model"] if rows else "")
+            for answer in rows:
+                dataset = dataset_of.get(answer["example_id"], "?")
+                per_seed[dataset].setdefault(seed, []).append(answer)
+        for dataset, seeds in sorted(per_seed.items()):
+            scores = {seed: accuracy(rows) or 0.0 for seed, rows in sorted(seeds.items())}
+            values = list(scores.values())
+            out.append(
+                {
+                    "round": store.round,
+                    "table": table,
+                    "student": store.round + offset,
+                    "split": f"{split}, {len(values)} seeds",
+                    "dataset": dataset,
+                    "model": model,
+                    "examples": sum(len(rows) for rows in seeds.values()),
+                    "correct": sum(bool(r["correct"]) for rows in seeds.values() for r in rows),
+                    "accuracy": statistics.fmean(values),
+                    "accuracy_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "seeds": len(values),
+                    "seed_accuracies": ", ".join(f"{seed}: {value:.1%}" for seed, value in scores.items()),
                 }
             )
     return out

@@ -21,8 +21,10 @@ def answer_examples(
     model_label: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of the `student_outputs` / `evaluation` tables: prompt, completion, parsed answer, correct."""
-    texts = [prompts.student(e) for e in examples]
+    """Rows of the `student_outputs` / `evaluation` tables: prompt, completion, parsed answer, correct.
+
+    Each prompt is `prompts.answer_prompt(example)`: the student prompt, or the training layout."""
+    texts = [prompts.answer_prompt(e) for e in examples]
     generations = backend.generate(texts, params, progress=progress)
     rows = []
     for example, prompt, generation in zip(examples, texts, generations, strict=True):

@@ -57,12 +57,15 @@ class TableRef:
 
 @dataclass(frozen=True)
 class PromptsRef:
-    """The prompt templates in use: the built-in ones or a user folder; fingerprint = their text."""
+    """The prompt templates in use: the built-in ones or a user folder, the teachers' hint and how the
+    student is asked (see `PromptSet`); fingerprint = their text and the non-default settings."""
 
     template_dir: str | None = None
+    teacher_hint: str = "answer"
+    answer_layout: str = "student"
 
     def load(self) -> PromptSet:
-        return PromptSet(self.template_dir)
+        return PromptSet(self.template_dir, self.teacher_hint, self.answer_layout)
 
     def fingerprint(self) -> str:
         return self.load().fingerprint()

@@ -33,7 +33,7 @@ from flows.round import (
 )
 from flows.simulation import simulated_teachers
 from tasks.committee import committee_stage
-from tasks.evaluation import evaluation_stage
+from tasks.evaluation import baseline_stage, evaluation_stage
 from tasks.inference import inference_stage, resolve_student
 from tasks.review import review_stage
 from tasks.training import training_stage
@@ -58,7 +58,9 @@ def _round_index(config: FairConfig, round_index: int | None) -> int | None:
 @flow(name="student-inference", flow_run_name="student-inference-round-{round_index}")
 def student_inference(config: FairConfig, round_index: int, student: ModelRef | None = None) -> dict:
     where = round_ref(config, round_index)
-    train, mistakes = inference_stage(config, where, starting_student(config, round_index, student))
+    current = starting_student(config, round_index, student)
+    baseline_stage(config, where, current)
+    train, mistakes = inference_stage(config, where, current)
     return {"round": round_index, "examples": len(train.rows()), "mistakes": len(mistakes.rows())}
 
 

@@ -69,11 +69,16 @@ def preflight(config: FairConfig) -> None:
     from fair_core.datasets.preflight import check_dataset
     from fair_core.teachers.caller import response_cache_path
     from fair_core.teachers.integrity import check_reply_cache
+    from fair_core.training.arguments import check_optimizer
 
     check_sdks(config.teachers)
     if not config.simulator.enabled:  # the simulator accepts any key
         check_api_keys(config.teachers)
     check_prompts(config)
+    try:
+        check_optimizer(config.training)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     check_dataset(config.dataset)
     data_dir = check_data_dir(config.run.data_dir)  # the first check that creates something
     check_reply_cache(response_cache_path(data_dir))

@@ -14,7 +14,7 @@ from fair_core.runs import accuracy_after, round_student, trained_student
 from fair_core.store import RunStore
 from fair_core.store.integrity import table_problem
 from tasks.committee import committee_stage
-from tasks.evaluation import evaluation_stage
+from tasks.evaluation import baseline_stage, evaluation_stage
 from tasks.events import emit_round_completed
 from tasks.inference import inference_stage, resolve_student
 from tasks.report import summarize_round
@@ -107,6 +107,7 @@ def fair_round(
     check_served(config)
     where = round_ref(config, round_index)
     current = starting_student(config, round_index, student)
+    baseline_stage(config, where, current)
     train, mistakes = inference_stage(config, where, current)
     feedback, rationales = committee_stage(config, where, train, mistakes, refresh)
     acceptance = review_stage(config, where, train, rationales, refresh)

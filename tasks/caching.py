@@ -74,6 +74,7 @@ OUTPUTS: dict[str, Callable[[dict[str, Any]], list[Output]]] = {
     "prepare-examples": lambda p: [Output(p["where"], p["table"])],
     "student-answers": lambda p: [Output(p["where"], p["table"], _part(None, p))],
     "concat-answers": lambda p: [Output(p["where"], p["table"])],
+    "seed-answers": lambda p: [Output(p["where"], p["table"], f"seed-{p['params'].seed}")],
     "collect-mistakes": lambda p: [Output(p["where"], "mistakes")],
     "teacher-batch": lambda p: [
         Output(p["where"], "teacher_calls", _part(f"{p['role']}-{p['teacher'].name}", p))

@@ -71,7 +71,7 @@ def committee_stage(
     config: FairConfig, where: RoundRef, train: TableRef, mistakes: TableRef, refresh: bool = False
 ) -> tuple[TableRef, TableRef]:
     """Feedback and rationales from every teacher on the round's mistakes; returns both tables."""
-    prompts = PromptsRef(config.prompts.template_dir)
+    prompts = PromptsRef(config.prompts.template_dir, config.prompts.teacher_hint)
     ask = with_retries(ask_teacher, config, refresh)
     budget = config.run.budget_usd
     shards = shard_count(config, len(mistakes.rows()))

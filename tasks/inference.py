@@ -83,6 +83,8 @@ def prepare_examples(dataset: DatasetConfig, split: str, where: RoundRef, table:
         logger.warning(
             "%s: %s; all listed in %s under %s", result.source, summary, store.path / MANIFEST, listed
         )
+    for note in result.notes:  # e.g. local files that split the dataset unlike its Hub copy
+        logger.warning("%s", note)
     logger.info("%s/%s: %d examples", dataset.name, split, len(result.examples))
     return where.table(table)
 
@@ -124,26 +126,38 @@ def student_answers(
     rows = list(shard_slice(examples.rows(), shard, shards))
     part = shard_part(None, shard, shards)
     stage = f"round {where.round} {table} ({model.label})" + (f" {part}" if part else "")
-    out: list[dict] = []
-    if rows:
-        backend = open_student(student, model, shard=shard)
-        try:
-            with TaskProgress(stage, len(rows)) as progress:
-                items = [Example.from_row(r) for r in rows]
-                out = answer_examples(
-                    backend,
-                    items,
-                    prompts.load(),
-                    params,
-                    split=rows[0]["split"],
-                    model_label=model.label,
-                    progress=progress,
-                )
-        finally:
-            backend.close()
+    out = answer_rows(student, model, rows, prompts, params, stage, shard)
     where.store().write(table, out, part=part)
     task_logger().info("%s: accuracy %s on %d examples", stage, _percent(accuracy(out)), len(out))
     return where.table(table, part)
+
+
+def answer_rows(
+    student: StudentConfig,
+    model: ModelRef,
+    rows: list[dict],
+    prompts: PromptsRef,
+    params: GenerationParams,
+    stage: str,
+    shard: int = 0,
+) -> list[dict]:
+    """Inside a task: the student answers examples-table `rows` (answer rows, see `answer_examples`)."""
+    if not rows:
+        return []
+    backend = open_student(student, model, shard=shard)
+    try:
+        with TaskProgress(stage, len(rows)) as progress:
+            return answer_examples(
+                backend,
+                [Example.from_row(r) for r in rows],
+                prompts.load(),
+                params,
+                split=rows[0]["split"],
+                model_label=model.label,
+                progress=progress,
+            )
+    finally:
+        backend.close()
 
 
 @task(name="concat-answers", cache_key_fn=content_cache_key, persist_result=True)
@@ -187,17 +201,25 @@ def answer_table(
 
 
 def generation_params(config: FairConfig, evaluation: bool) -> GenerationParams:
-    """Decoding of the training-split answers, or of evaluation (its own token budget when set)."""
+    """Decoding of the training-split answers, or of evaluation (its own token budget when set; the first of
+    `evaluation.seeds` when set)."""
     ev = config.evaluation
     budget = (ev.max_new_tokens if evaluation else None) or config.student.max_new_tokens
     return GenerationParams(
         max_new_tokens=budget,
-        greedy=ev.greedy,
+        greedy=ev.greedy and not (evaluation and ev.seeds),
         temperature=ev.temperature,
         top_p=ev.top_p,
-        seed=config.run.seed if ev.seed is None else ev.seed,
+        seed=ev.seeds[0] if evaluation and ev.seeds else config.run.seed if ev.seed is None else ev.seed,
         stop=tuple(config.student.stop),
     )
+
+
+def evaluation_prompts(config: FairConfig) -> PromptsRef:
+    """The prompts the test split is asked with: `evaluation.prompt` 'training' asks it in the layout of
+    `training.rationale_prompt`, the very prompt of the rationale training samples."""
+    layout = config.training.rationale_prompt if config.evaluation.prompt == "training" else "student"
+    return PromptsRef(config.prompts.template_dir, config.prompts.teacher_hint, layout)
 
 
 def split_tables(config: FairConfig, where: RoundRef) -> tuple[TableRef, TableRef]:
@@ -208,14 +230,12 @@ def split_tables(config: FairConfig, where: RoundRef) -> tuple[TableRef, TableRe
 
 
 def inference_stage(config: FairConfig, where: RoundRef, student: ModelRef) -> tuple[TableRef, TableRef]:
-    """student_k answers the training split (and, in round 0, the baseline on the test split).
+    """student_k answers the training split (the round-0 baseline on the test split is
+    `tasks.evaluation.baseline_stage`, which the flows call first).
 
     Returns the training examples and the mistakes."""
     prompts = PromptsRef(config.prompts.template_dir)
-    train, test = split_tables(config, where)
-    if where.round == 0 and config.evaluation.enabled and config.evaluation.baseline:
-        params = generation_params(config, evaluation=True)
-        answer_table(config.student, student, test, prompts, params, where, "baseline_evaluation")
+    train, _ = split_tables(config, where)
     params = generation_params(config, evaluation=False)
     outputs = answer_table(config.student, student, train, prompts, params, where, "student_outputs")
     return train, collect_mistakes(outputs, where)

@@ -73,7 +73,7 @@ def review_stage(
     config: FairConfig, where: RoundRef, train: TableRef, rationales: TableRef, refresh: bool = False
 ) -> TableRef:
     """Every teacher reviews the others' rationales (unless review is off); returns the acceptance table."""
-    prompts = PromptsRef(config.prompts.template_dir)
+    prompts = PromptsRef(config.prompts.template_dir, config.prompts.teacher_hint)
     review = with_retries(review_rationales, config, refresh)
     budget = config.run.budget_usd
     reviewers = config.teachers if config.review.enabled else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from fair_core.config.base import Section
 
@@ -58,7 +58,12 @@ class StudentConfig(Section):
         description="Inference backend. auto: vLLM when its environment exists and a GPU is present, else "
         "transformers; vllm: the vLLM worker (CPU too), or a running `vllm serve` when vllm.base_url is set.",
     )
-    chat_template: bool | None = Field(None, description="Wrap prompts in the chat template (empty: if any).")
+    chat_template: bool | None = Field(
+        None,
+        description="Wrap prompts in the tokenizer's chat template, in inference, training and evaluation "
+        "alike. Empty or 'auto': when the tokenizer has one; true or 'chat': always; false, 'raw' or 'none': "
+        "never, the prompt text as it is (the paper code, even for Llama-2-chat).",
+    )
     system_prompt: str | None = Field(None, description="System message for chat students.")
     max_new_tokens: int = Field(256, ge=1, description="Generation budget per answer.")
     stop: list[str] = Field(
@@ -86,3 +91,23 @@ class StudentConfig(Section):
     vllm: VllmConfig = Field(
         default_factory=VllmConfig, description="vLLM options (backend vllm, or auto choosing it)."
     )
+
+    @field_validator("chat_template", mode="before")
+    @classmethod
+    def _chat_template_words(cls, value: object) -> object:
+        """'auto' -> None, 'chat' -> True, 'raw' / 'none' -> False (other values as pydantic reads them)."""
+        if isinstance(value, str):
+            word = value.strip().lower()
+            aliases: dict[str, bool | None] = {"auto": None, "chat": True, "raw": False, "none": False}
+            if word in aliases:
+                return aliases[word]
+        return value
+
+    @model_validator(mode="after")
+    def _raw_needs_completions(self) -> StudentConfig:
+        if self.chat_template is False and self.vllm.base_url and self.vllm.api == "chat":
+            raise ValueError(
+                "chat_template is off (raw prompts) but vllm.api is 'chat', where the server applies its own "
+                "chat template: set vllm.api: completions"
+            )
+        return self

@@ -25,6 +25,17 @@ class TrainingConfig(Section):
         description="Teachers whose rationales AND feedback are learned from. Empty: the mixed committee "
         "(paper); e.g. [gpt]: a one-teacher ablation (the others still review).",
     )
+    feedback_without_rationale: Literal["keep", "drop"] = Field(
+        "keep",
+        description="A mistake with no rationale to learn from: 'keep' its feedback samples; 'drop' the "
+        "question from both tasks (the paper code: it trains only on questions with both).",
+    )
+    single_teacher_review: Literal["keep", "skip"] = Field(
+        "keep",
+        description="With `teachers` set: 'keep' only the rationales the committee's review accepted; 'skip' "
+        "the review and learn from every parsed rationale of those teachers (the paper code's one-teacher "
+        "ablation). Ignored with the whole committee.",
+    )
     data: Literal["round", "cumulative"] = Field(
         "round",
         description="'round': this round's samples only (paper); 'cumulative': plus every earlier round's "
@@ -39,11 +50,40 @@ class TrainingConfig(Section):
     learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate.")
     epochs: float = Field(10, gt=0, description="Passes over the training set.")
     batch_size: int = Field(
-        8, ge=1, description="Samples per device step (global batch = this x grad_accum x num_processes)."
+        8,
+        ge=1,
+        description="Batch units per device step (global batch = this x grad_accum x num_processes); "
+        "a unit is a sample or a question's pair, see batch_unit.",
+    )
+    batch_unit: Literal["sample", "pair"] = Field(
+        "sample",
+        description="'sample': batches of samples drawn across both tasks; 'pair': batches of questions, "
+        "each with all its samples (its feedback and its rationale: the paper code), so an epoch takes "
+        "about half the optimizer steps.",
     )
     grad_accum: int = Field(2, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(512, ge=16, description="Longest tokenized sample; longer ones are truncated.")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Linear warm-up share of the steps.")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        "linear",
+        description="Learning-rate schedule after the warm-up: constant (the paper code; its warm-up "
+        "setting has no effect there, use warmup_ratio 0 to match), linear decay to 0, or cosine.",
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay (the paper code: 0.01).")
+    max_grad_norm: float = Field(
+        1.0, gt=0, description="Gradient clipping: largest global gradient norm (the paper code: 0.3)."
+    )
+    optimizer: Literal["adamw_torch", "paged_adamw_32bit"] = Field(
+        "adamw_torch",
+        description="adamw_torch, or paged_adamw_32bit (the paper code; needs the bitsandbytes package and "
+        "a CUDA GPU, checked before training: there is no silent fallback).",
+    )
+    loss_reduction: Literal["sample", "token"] = Field(
+        "sample",
+        description="How a batch averages each task's completion tokens: 'sample': mean per sample, then "
+        "over samples (every sample weighs the same); 'token': mean over all the task's tokens in the batch "
+        "(the paper code; long completions weigh more). alpha weighs the two tasks in both.",
+    )
     batching: Literal["length_grouped", "packed", "padded"] = Field(
         "length_grouped",
         description="'length_grouped': batches of similar lengths, each padded to its longest; 'packed': the "

@@ -54,13 +54,15 @@ class SkippedRow:
 class LoadResult:
     """The valid examples of one split, in source order, the rows that were skipped and the examples that
     were shortened to fit `max_input_tokens` (`truncated`, id and what was cut); `source` names the split
-    and where it came from, e.g. "gsm8k split 'train' (data/gsm8k/train.jsonl)"."""
+    and where it came from, e.g. "gsm8k split 'train' (data/gsm8k/train.jsonl)". `notes`: one-line warnings
+    about the split as a whole, e.g. that local files split a dataset differently from its Hub copy."""
 
     examples: list[Example] = field(default_factory=list)
     skipped: list[SkippedRow] = field(default_factory=list)
     truncated: list[SkippedRow] = field(default_factory=list)
     source: str = ""
     read: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def answer_kind(dataset_name: str) -> AnswerKind:
@@ -154,10 +156,13 @@ def skipped_summary(result: LoadResult, first: int = 5) -> str | None:
 
 
 def report_skipped(result: LoadResult) -> None:
-    """One warning for the skipped and truncated rows of a load (nothing when there are none)."""
+    """One warning for the skipped and truncated rows of a load (nothing when there are none), and one per
+    note of the load."""
     summary = skipped_summary(result)
     if summary:
         logger.warning("%s: %s", result.source, summary)
+    for note in result.notes:
+        logger.warning("%s", note)
 
 
 def _reason_class(reason: str) -> str:

@@ -54,13 +54,51 @@ def load_local(cfg: DatasetConfig, split: str) -> LoadResult:
     else:
         rows = _logiqa_rows(path) if cfg.name == "logiqa" else _rows(path)
     convert = functools.partial(_convert, CONVERTERS[cfg.name], split)
-    return collect(
+    result = collect(
         rows,
         convert,
         where=f"{cfg.name} split {split!r} ({path})",
         limit=split_limit(cfg, split),
         check=input_check(cfg),
     )
+    note = hub_split_note(cfg, split, path)
+    if note:
+        result.notes.append(note)
+    return result
+
+
+def hub_split_note(cfg: DatasetConfig, split: str, path: Path) -> str | None:
+    """One line saying how the local file of `split` differs from the split of the dataset's Hub copy (the
+    one the paper code loads), or None where they hold the same questions (gsm8k; ChilleD's own SVAMP or
+    StrategyQA files, which have a test.json).
+    """
+    part = _split_role(cfg, split)
+    if cfg.name == "strategyqa" and _find(path.parent, "test.json") is None:  # test.json: not the release
+        return (
+            f"strategyqa split {split!r} reads {path.name} of the original release (train 2061 / dev 229 "
+            f"questions), not the Hub copy ChilleD/StrategyQA the paper used (train 1603 / test 687): "
+            "the splits and so the accuracies differ from the paper's; use source: hub to match it"
+        )
+    if cfg.name == "svamp" and _svamp_divided(cfg, path):
+        return (
+            f"svamp split {split!r}: {path.name} is divided here 70 % train / 30 % test (seed {SVAMP_SEED}), "
+            "the sizes of the Hub copy ChilleD/SVAMP the paper used but not its assignment of questions: the "
+            "splits differ from the paper's; use source: hub (or ChilleD's train.json/test.json) to match it"
+        )
+    if cfg.name == "logiqa" and part == "train" and path.name.lower() == "eval.txt":
+        return (
+            f"logiqa split {split!r} reads {path.name}, the 651-question validation set (Train.txt is "
+            "absent), not the 7376-question train split of the Hub copy lucasmccabe/logiqa the paper used: "
+            "the training data differ from the paper's; add Train.txt or use source: hub to match it"
+        )
+    return None
+
+
+def _split_role(cfg: DatasetConfig, split: str) -> str:
+    """'train' or 'test' when `split` is one of them or the config's train/test split, else `split`."""
+    if split in ("train", "test"):
+        return split
+    return "train" if split == cfg.train_split else "test" if split == cfg.test_split else split
 
 
 def split_source(cfg: DatasetConfig, split: str) -> Path:
@@ -173,8 +211,13 @@ def _svamp_path(cfg: DatasetConfig, root: Path, split: str) -> Path:
     return path
 
 
+def _svamp_divided(cfg: DatasetConfig, path: Path) -> bool:
+    """Whether `path` is the single SVAMP file divided here (not a folder's own `<split>.json`)."""
+    return not Path(cfg.path or "").expanduser().is_dir() or path.name.lower() == SVAMP_FILE.lower()
+
+
 def _svamp_rows(cfg: DatasetConfig, path: Path, split: str) -> RowSource:
-    if Path(cfg.path or "").expanduser().is_dir() and path.name.lower() != SVAMP_FILE.lower():
+    if not _svamp_divided(cfg, path):
         return _rows(path)  # the folder's own `<split>.json`
     part = split if split in ("train", "test") else "train" if split == cfg.train_split else "test"
     train, test = svamp_split(json_list(path))

@@ -34,6 +34,13 @@ TEMPLATE_NAMES = (
 LETTERS = "ABCDEFGHIJ"
 
 
+#: What the teachers' feedback and review prompts give as the hint (`prompts.teacher_hint`).
+TEACHER_HINTS = ("answer", "solution")
+
+#: How the student is asked in `answer_prompt`: its own prompt, or a training layout (`evaluation.prompt`).
+ANSWER_LAYOUTS = ("student", "instruction")
+
+
 class PromptError(ValueError):
     """A template is missing or does not render; the message names the template file."""
 
@@ -60,10 +67,30 @@ def gold_text(example: Example) -> str:
     return example.answer
 
 
-class PromptSet:
-    """Renders student, teacher, reviewer and training prompts from template files."""
+def solution_text(example: Example) -> str:
+    """The dataset's worked solution of an example (GSM8K's steps, StrategyQA's facts), or ""."""
+    return (example.solution or "").strip()
 
-    def __init__(self, template_dir: str | Path | None = None) -> None:
+
+class PromptSet:
+    """Renders student, teacher, reviewer and training prompts from template files.
+
+    `teacher_hint` ("answer" or "solution") is what the feedback and review prompts pass as `solution`
+    besides `gold`; `answer_layout` ("student" or "instruction") is how `answer_prompt` asks the student.
+    """
+
+    def __init__(
+        self,
+        template_dir: str | Path | None = None,
+        teacher_hint: str = "answer",
+        answer_layout: str = "student",
+    ) -> None:
+        if teacher_hint not in TEACHER_HINTS:
+            raise PromptError(f"teacher_hint {teacher_hint!r}: use one of {', '.join(TEACHER_HINTS)}")
+        if answer_layout not in ANSWER_LAYOUTS:
+            raise PromptError(f"answer_layout {answer_layout!r}: use one of {', '.join(ANSWER_LAYOUTS)}")
+        self.teacher_hint = teacher_hint
+        self.answer_layout = answer_layout
         self.template_dir = Path(template_dir).expanduser() if template_dir else None
         if self.template_dir is not None and not self.template_dir.is_dir():
             raise PromptError(f"prompts.template_dir {self.template_dir}: folder not found")
@@ -105,7 +132,15 @@ class PromptSet:
         if self.template_dir is not None:
             for path in sorted(self.template_dir.glob("*.txt")):
                 found[path.stem] = path.read_text(encoding="utf-8")
+        # Only settings other than the defaults: the default's fingerprint is the templates' alone.
+        if self.teacher_hint != "answer":
+            found[":teacher_hint"] = self.teacher_hint
+        if self.answer_layout != "student":
+            found[":answer_layout"] = self.answer_layout
         return stable_hash(found)
+
+    def _hint(self, example: Example) -> str:
+        return solution_text(example) if self.teacher_hint == "solution" else ""
 
     # --- student and teachers -------------------------------------------------------------------
 
@@ -118,27 +153,38 @@ class PromptSet:
             options_block=options_block(example.options),
         )
 
+    def answer_prompt(self, example: Example) -> str:
+        """What the student is asked when it answers (inference, evaluation): the student prompt, or with
+        `answer_layout="instruction"` exactly the prompt of its learn-from-the-rationale training samples."""
+        if self.answer_layout == "student":
+            return self.student(example)
+        return self.train_rationale_prompt(example, self.answer_layout)
+
     def rationale(self, example: Example) -> list[Message]:
         """A teacher answers the question itself, step by step, exactly as the student is asked."""
         return [Message("user", self.student(example))]
 
     def feedback(self, example: Example, student_answer: str) -> list[Message]:
-        """A teacher points out the student's mistakes, given a hint with the correct answer."""
+        """A teacher points out the student's mistakes, given a hint with the correct answer (and, with
+        teacher_hint "solution", the worked solution)."""
         user = self.render(
             "feedback",
             question_block=question_block(example),
             student_answer=student_answer.strip(),
             gold=gold_text(example),
+            solution=self._hint(example),
         )
         return [Message("system", self.render("feedback_system")), Message("user", user)]
 
     def review(self, example: Example, rationale: str) -> list[Message]:
-        """A teacher grades another teacher's rationale 1-5, given the correct answer as a hint."""
+        """A teacher grades another teacher's rationale 1-5, given the correct answer as a hint (and, with
+        teacher_hint "solution", the worked solution)."""
         user = self.render(
             "review",
             question_block=question_block(example),
             rationale=rationale.strip(),
             gold=gold_text(example),
+            solution=self._hint(example),
         )
         return [Message("system", self.render("review_system")), Message("user", user)]
 

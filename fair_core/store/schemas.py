@@ -147,4 +147,7 @@ TABLES: dict[str, pa.Schema] = {
     "training_samples": TRAINING_SAMPLES,
     "evaluation": GENERATIONS,
     "baseline_evaluation": GENERATIONS,
+    # `evaluation.seeds`: every seed's answers, one part `seed-<seed>` each
+    "evaluation_seeds": GENERATIONS,
+    "baseline_evaluation_seeds": GENERATIONS,
 }

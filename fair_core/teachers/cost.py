@@ -31,12 +31,16 @@ PRICE_TABLE: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
     "gpt-4o": (2.50, 10.00),
     "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-5-mini": (0.25, 2.00),
     "gemini-1.0-pro": (0.50, 1.50),
     "gemini-2.5-flash": (0.30, 2.50),
     "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
     "mistralai/Mixtral-8x7B-Instruct-v0.1": (0.24, 0.24),  # DeepInfra's OpenAI-compatible endpoint
     "open-mixtral-8x7b": (0.70, 0.70),
     "mistral-large-latest": (2.00, 6.00),
+    "mistral-medium-latest": (0.40, 2.00),
     "mistral-small-latest": (0.10, 0.30),
 }
 

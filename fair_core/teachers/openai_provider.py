@@ -30,13 +30,18 @@ REFUSED_CODES = frozenset({"content_filter", "content_policy_violation"})
 T = TypeVar("T")
 
 
+#: OpenAI reasoning models refuse `max_tokens` and take `max_completion_tokens` (reasoning included).
+REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4")
+
+
 def chat_body(request: ChatRequest) -> dict[str, Any]:
     """The chat.completions body for `request` (online calls and batch lines send the same one)."""
+    reasoning = request.model.removeprefix("openai/").startswith(REASONING_PREFIXES)
     body: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
+        "max_completion_tokens" if reasoning else "max_tokens": request.max_tokens,
     }
     if request.top_p is not None:
         body["top_p"] = request.top_p

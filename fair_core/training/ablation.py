@@ -23,6 +23,8 @@ def training_set_settings(training: TrainingConfig, review: ReviewConfig | None 
         "use_feedback": training.use_feedback,
         "alpha": training.alpha,
         "rationales_per_question": training.rationales_per_question,
+        "feedback_without_rationale": training.feedback_without_rationale,
+        "single_teacher_review": training.single_teacher_review,
         "data": training.data,
         "rationale_prompt": training.rationale_prompt,
     }

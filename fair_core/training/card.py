@@ -66,8 +66,14 @@ def model_card(record: Mapping[str, Any], cfg: TrainingConfig, info: Mapping[str
         "learning rate": cfg.learning_rate,
         "epochs": cfg.epochs,
         "batch size x grad accum x processes": f"{cfg.batch_size} x {cfg.grad_accum} x {world}",
+        "batch unit": cfg.batch_unit,
         "max length": cfg.max_length,
         "warm-up ratio": cfg.warmup_ratio,
+        "learning-rate schedule": cfg.lr_scheduler,
+        "optimizer / weight decay / max grad norm": (
+            f"{cfg.optimizer} / {cfg.weight_decay} / {cfg.max_grad_norm}"
+        ),
+        "loss reduction": cfg.loss_reduction,
         "batching": cfg.batching,
         "precision": record.get("precision"),
         "gradient checkpointing": cfg.gradient_checkpointing,

@@ -8,8 +8,12 @@ from typing import Any, Literal
 
 from fair_core.records import TrainSample
 from fair_core.students.formatting import encode_prompt
+from fair_core.training.split import question_of
 
 IGNORE_INDEX = -100
+
+#: A feature's task as a number (the `task_ids` tensor; the token loss pools a batch's samples by it).
+TASK_IDS = {"rationale": 0, "feedback": 1}
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ def encode_samples(
     The prompt goes through `fair_core.students.formatting.encode_prompt`, exactly as at inference time, so
     the model learns to continue the very text it will be given. Sequences longer than `max_length` keep
     the prompt and lose the completion's tail (eos included); a sample with no completion token left is
-    dropped and counted. Each feature: input_ids, prompt_len, weight, length (for length grouping).
+    dropped and counted. Each feature: input_ids, prompt_len, weight, length (for length grouping),
+    task_id (`TASK_IDS`) and unit (its question and source round, for batch_unit=pair).
     """
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
@@ -57,6 +62,8 @@ def encode_samples(
                 "prompt_len": len(prompt_ids),
                 "weight": float(sample.weight),
                 "length": len(input_ids),
+                "task_id": TASK_IDS.get(sample.task, 0),
+                "unit": f"{sample.meta.get('round', '')}/{question_of(sample)}",
             }
         )
     return EncodedSamples(features=features, dropped=dropped, truncated=truncated)
@@ -108,6 +115,7 @@ class CompletionCollator:
             "attention_mask": torch.tensor(attention_mask, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
             "segment_ids": torch.tensor(segments, dtype=torch.long),
+            "task_ids": _task_ids(features),
         }
 
 
@@ -175,15 +183,42 @@ class PackedCollator:
             "position_ids": torch.tensor(position_ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
             "segment_ids": torch.tensor(segments, dtype=torch.long),
+            "task_ids": _task_ids(features),
         }
 
 
-def make_collator(
-    batching: BatchingMode, pad_token_id: int, max_length: int
-) -> CompletionCollator | PackedCollator:
-    """The collator of a `training.batching` mode."""
+def _task_ids(features: Sequence[dict[str, Any]]) -> Any:
+    import torch
+
+    return torch.tensor([int(f.get("task_id", 0)) for f in features], dtype=torch.long)
+
+
+def group_units(features: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """batch_unit=pair: one item per question (and source round) holding all its features, in order of
+    first appearance; `length` is their total (for length grouping)."""
+    units: dict[str, list[dict[str, Any]]] = {}
+    for feature in features:
+        units.setdefault(str(feature.get("unit", id(feature))), []).append(feature)
+    return [{"members": members, "length": sum(f["length"] for f in members)} for members in units.values()]
+
+
+@dataclass(frozen=True)
+class UnitCollator:
+    """Collates a batch of units (`group_units`) as the batch of all their samples."""
+
+    inner: Any
+
+    def __call__(self, units: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return self.inner([feature for unit in units for feature in unit["members"]])
+
+
+def make_collator(batching: BatchingMode, pad_token_id: int, max_length: int, pairs: bool = False) -> Any:
+    """The collator of a `training.batching` mode (of units, `group_units`, with `pairs`)."""
+    collator: CompletionCollator | PackedCollator
     if batching == "packed":
-        return PackedCollator(pad_token_id=pad_token_id, capacity=max_length)
-    if batching == "padded":
-        return CompletionCollator(pad_token_id=pad_token_id, pad_to_length=max_length)
-    return CompletionCollator(pad_token_id=pad_token_id)
+        collator = PackedCollator(pad_token_id=pad_token_id, capacity=max_length)
+    elif batching == "padded":
+        collator = CompletionCollator(pad_token_id=pad_token_id, pad_to_length=max_length)
+    else:
+        collator = CompletionCollator(pad_token_id=pad_token_id)
+    return UnitCollator(collator) if pairs else collator

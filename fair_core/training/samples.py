@@ -48,17 +48,28 @@ def build_training_samples(
     """Learn-from-the-gold-rationale samples (question -> an accepted rationale) and learn-from-own-mistakes
     samples (question + wrong answer + correct answer -> a teacher's feedback) for every mistake.
 
-    `cfg.teachers` (when set) keeps only those teachers' rationales and feedback; `source_round` is stored
+    `cfg.teachers` (when set) keeps only those teachers' rationales and feedback, the accepted ones, or
+    with `cfg.single_teacher_review` "skip" every parsed one; `cfg.feedback_without_rationale` "drop" leaves
+    out the feedback of a question with no rationale to learn from; `source_round` is stored
     in each sample's meta ("round") so a cumulative set knows where every sample came from."""
     allowed = set(cfg.teachers) if cfg.teachers else None
 
     def keep_teacher(name: str) -> bool:
         return allowed is None or name in allowed
 
-    accepted = {
-        (a["example_id"], a["teacher"]) for a in acceptance if a["accepted"] and keep_teacher(a["teacher"])
-    }
     texts = {(r["example_id"], r["teacher"]): r["text"] for r in rationales if r.get("text")}
+    if allowed is not None and cfg.single_teacher_review == "skip":  # parsed, whatever the review said
+        accepted = {
+            (r["example_id"], r["teacher"])
+            for r in rationales
+            if r.get("text") and r.get("status", "ok") == "ok" and keep_teacher(r["teacher"])
+        }
+    else:
+        accepted = {
+            (a["example_id"], a["teacher"])
+            for a in acceptance
+            if a["accepted"] and keep_teacher(a["teacher"])
+        }
     notes: dict[str, list[tuple[str, str]]] = {}
     for row in feedback:
         if row.get("text") and row.get("status", "ok") == "ok" and keep_teacher(row["teacher"]):
@@ -74,7 +85,7 @@ def build_training_samples(
         for teacher in _pick(keep, cfg.rationales_per_question, seed, f"r:{example_id}"):
             prompt = prompts.train_rationale_prompt(example, cfg.rationale_prompt)
             rationale_samples.append((example_id, teacher, prompt, texts[(example_id, teacher)]))
-        if not cfg.use_feedback:
+        if not cfg.use_feedback or (not keep and cfg.feedback_without_rationale == "drop"):
             continue
         wrong = mistake.get("student_completion") or mistake.get("student_prediction") or ""
         for teacher, text in _pick(

@@ -17,6 +17,7 @@ from transformers import PrinterCallback, TrainerCallback
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
 from fair_core.students.models import quiet_progress_bars
+from fair_core.training.arguments import check_optimizer, training_arguments
 from fair_core.training.card import CARD_FILE, PLOT_FILE, model_card, plot_losses
 from fair_core.training.checkpoints import (
     latest_checkpoint,
@@ -24,7 +25,7 @@ from fair_core.training.checkpoints import (
     remove_partials,
     save_final,
 )
-from fair_core.training.collate import encode_samples, make_collator
+from fair_core.training.collate import encode_samples, group_units, make_collator
 from fair_core.training.loss import WeightedCompletionTrainer
 from fair_core.training.model import load_model, packing_isolates_samples, resolve_precision, trainable_hash
 from fair_core.training.result import TrainResult, history, last_epoch_mean
@@ -83,15 +84,18 @@ def train_student(
 ) -> TrainResult:
     """Fine-tune `base_model` on `samples`; the result is saved atomically to `output_dir/model`.
 
-    Loss contract: each sample's loss L_i is its mean token cross-entropy over the completion (+ eos);
-    a batch's loss is mean_i(weight_i * L_i). The caller precomputes the weights so that the expectation
-    over batches is alpha * L_feedback + (1 - alpha) * L_rationale (e.g. weight = alpha * N / N_feedback on
-    feedback samples and (1 - alpha) * N / N_rationale on rationale samples); nothing is reweighted here.
+    Loss contract (cfg.loss_reduction "sample"): each sample's loss L_i is its mean token cross-entropy
+    over the completion (+ eos); a batch's loss is mean_i(weight_i * L_i) ("token": each task's tokens
+    pooled in the batch, see `loss.weighted_completion_loss`). The caller precomputes the weights so that
+    the expectation over batches is alpha * L_feedback + (1 - alpha) * L_rationale (e.g. weight =
+    alpha * N / N_feedback on feedback samples and (1 - alpha) * N / N_rationale on rationale samples);
+    nothing is reweighted here.
 
     Prompts are wrapped with the same `format_prompt` as inference (`chat_template`, `system_prompt`).
     method "lora": a new LoRA adapter from cfg, or, given `init_adapter` (the previous round's adapter),
     that adapter trained further. method "full": all weights, from `init_adapter` (a full model) or
-    `base_model`. cfg.batching packs, length-groups or pads batches (see `collate.make_collator`);
+    `base_model`. cfg.batching packs, length-groups or pads batches (see `collate.make_collator`); with
+    cfg.batch_unit "pair" a batch holds cfg.batch_size questions with all their samples;
     cfg.validation_fraction holds out questions for a validation loss (before training, every epoch, end).
 
     Checkpoints go to `output_dir/checkpoints` every cfg.save_steps steps (the last 2 kept) and a later call
@@ -101,7 +105,7 @@ def train_student(
     validation; `callbacks` are extra `TrainerCallback`s; `card` adds title, base_model, round, settings and
     data to the model card. Under `accelerate launch` / `torchrun` every rank runs this same function.
     """
-    from transformers import AutoTokenizer, TrainingArguments, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     output_dir = Path(output_dir)
     final_dir = output_dir / "model"
@@ -113,6 +117,7 @@ def train_student(
         remove_partials(output_dir)
     seed = cfg.seed if cfg.seed is not None else seed
     precision = resolve_precision(cfg.precision)
+    check_optimizer(cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -137,46 +142,26 @@ def train_student(
     resume = latest_checkpoint(checkpoints_dir, cleanup=world_size == 1)
     cuda = torch.cuda.is_available()
     evaluate = bool(validation.features)
-    args = TrainingArguments(
-        output_dir=str(checkpoints_dir),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs,
-        warmup_steps=float(cfg.warmup_ratio),  # a float in [0, 1) is a share of the total steps
-        lr_scheduler_type="linear",
-        logging_strategy="steps",
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=2,
-        eval_strategy="epoch" if evaluate else "no",
-        eval_on_start=evaluate and resume is None,  # a resumed run has step 0's in its restored history
-        prediction_loss_only=True,
-        label_names=["labels"],
+    args = training_arguments(
+        cfg,
+        str(checkpoints_dir),
         seed=seed,
-        data_seed=seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        activation_checkpointing=cfg.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        use_cpu=not cuda,
-        ddp_backend="gloo" if world_size > 1 and not cuda else None,
-        ddp_find_unused_parameters=False,  # LoRA and full fine-tuning use every trainable weight
-        train_sampling_strategy="random" if cfg.batching == "padded" else "group_by_length",
-        length_column_name="length",
-        remove_unused_columns=False,
-        dataloader_pin_memory=cuda,
-        report_to="none",
-        disable_tqdm=True,
+        precision=precision,
+        cuda=cuda,
+        world_size=world_size,
+        evaluate=evaluate,
+        resume=resume is not None,
     )
+    pairs = cfg.batch_unit == "pair"
+    train_rows = group_units(encoded.features) if pairs else encoded.features
+    validation_rows = group_units(validation.features) if pairs else validation.features
     trainer = WeightedCompletionTrainer(
         model=model,
         args=args,
-        train_dataset=_ListDataset(encoded.features),
-        eval_dataset=_ListDataset(validation.features) if evaluate else None,
-        data_collator=make_collator(cfg.batching, tokenizer.pad_token_id, cfg.max_length),
+        train_dataset=_ListDataset(train_rows),
+        eval_dataset=_ListDataset(validation_rows) if evaluate else None,
+        data_collator=make_collator(cfg.batching, tokenizer.pad_token_id, cfg.max_length, pairs),
+        loss_reduction=cfg.loss_reduction,
         processing_class=tokenizer,
         callbacks=[*([_ProgressCallback(progress)] if progress else []), *callbacks],
     )

@@ -83,3 +83,20 @@ def test_feedback_rationales_reviews_and_selection(committee, tmp_path: Path) ->
         assert sim.stats["requests"] == sent  # all from the cache
         assert [c["text"] for c in again] == [c["text"] for c in calls]
         assert all(c["cached"] for c in again)
+
+
+def test_solution_hint_reaches_the_feedback_and_review_requests() -> None:
+    """`prompts.teacher_hint: solution` (the paper code for GSM8K / StrategyQA): the committee's feedback
+    and review requests carry the dataset's worked solution; the rationale requests never see it."""
+    teacher = TeacherConfig(name="gpt", model="gpt-t")
+    reviewer = TeacherConfig(name="gem", model="gem-t")
+    example = EXAMPLES["q1"]
+    rationales = [{"example_id": "q1", "teacher": "gpt", "text": "Tom ends with 4 apples."}]
+    for hint, shown in (("answer", False), ("solution", True)):
+        prompts = PromptSet(teacher_hint=hint)
+        feedback = plan_committee_calls(teacher, "feedback", EXAMPLES, MISTAKES[:1], prompts)
+        rationale = plan_committee_calls(teacher, "rationale", EXAMPLES, MISTAKES[:1], prompts)
+        review = plan_reviews(reviewer, EXAMPLES, rationales, prompts)
+        for call, expected in ((feedback[0], shown), (review[0], shown), (rationale[0], False)):
+            text = "\n".join(m.content for m in call.request.messages)
+            assert (example.solution in text) is expected, (hint, call.role)

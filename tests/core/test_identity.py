@@ -68,7 +68,7 @@ def _candidates(annotation: Any, current: Any) -> Iterator[Any]:
     elif origin is str:
         yield f"{current}-changed" if current else "changed"
     elif origin is list:
-        yield from ([*(current or []), "x"], ["x"])
+        yield from ([*(current or []), "x"], ["x"], [1])
     elif origin is dict:
         yield {"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE"}
     else:

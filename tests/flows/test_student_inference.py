@@ -114,3 +114,99 @@ def test_round_summary_has_accuracy_per_dataset_a_plot_and_artifacts(tmp_path: P
         )
     assert tables and plots
     assert "data:image/png;base64," in str(plots[0].data) and str(plot) in str(plots[0].data)
+
+
+# --- issue 12: the paper's switches: evaluation asked in the training layout, raw prompts ---------------
+
+
+@flow(name="test-evaluation-prompt")
+def evaluation_flow(config: FairConfig, run_id: str, model: ModelRef) -> TableRef | None:
+    from tasks.evaluation import evaluation_stage
+
+    return evaluation_stage(config, RoundRef(config.run.data_dir, run_id, 0), model)
+
+
+def test_paper_switches_evaluate_on_the_training_layout_without_chat_template(tiny_config) -> None:
+    from transformers import AutoTokenizer
+
+    from fair_core.records import examples_by_id
+    from fair_core.students.formatting import format_prompt
+    from fair_core.training.samples import build_training_samples
+
+    config = tiny_config(
+        dataset={"gym": {"task": "chain_sum", "train_size": 2, "test_size": 3}},
+        evaluation={"prompt": "training"},
+        training={"rationale_prompt": "instruction"},
+        student={"chat_template": "raw"},
+    )
+    model = ModelRef(config.student.model, label="tiny")
+    rows = evaluation_flow(config, "paper-eval", model).rows()
+    store = RunStore(config.run.data_dir, "paper-eval").round(0)
+    examples = examples_by_id(store.rows("test_examples"))
+    # the training samples of these questions, built by the training code from the same prompt settings
+    ids = sorted(examples)
+    samples = build_training_samples(
+        examples,
+        [{"example_id": i, "student_completion": "wrong"} for i in ids],
+        [],
+        [{"example_id": i, "teacher": "gpt", "text": "rationale"} for i in ids],
+        [{"example_id": i, "teacher": "gpt", "accepted": True} for i in ids],
+        PromptsRef(config.prompts.template_dir).load(),
+        config.training,
+    )
+    trained_on = {s.meta["example_id"]: s.prompt for s in samples if s.task == "rationale"}
+    assert len(rows) == 3 and len(set(trained_on.values())) == 3
+    for row in rows:
+        assert row["prompt"].startswith("### Instruction:") and row["prompt"].endswith("### Response:")
+        assert row["prompt"] == trained_on[row["example_id"]]  # byte for byte
+    # and the text the model is fed is that prompt itself, though the tiny student has a chat template
+    tokenizer = AutoTokenizer.from_pretrained(config.student.model)
+    assert tokenizer.chat_template
+    fed = format_prompt(tokenizer, rows[0]["prompt"], config.student.chat_template, None)
+    assert fed == rows[0]["prompt"]
+    # the default asks the bare student prompt
+    plain = tiny_config(dataset={"gym": {"task": "chain_sum", "train_size": 2, "test_size": 3}})
+    default_rows = evaluation_flow(plain, "default-eval", model).rows()
+    assert not any(r["prompt"].startswith("### Instruction:") for r in default_rows)
+
+
+def test_prepare_examples_warns_once_about_a_local_strategyqa_split(tmp_path: Path, caplog) -> None:
+    import json
+    import logging
+
+    from fair_core.config import DatasetConfig
+
+    rows = [{"qid": "q1", "question": "Is ice cold?", "answer": True, "facts": ["Ice is frozen water."]}]
+    (tmp_path / "train.json").write_text(json.dumps(rows))
+    cfg = DatasetConfig(name="strategyqa", source="local", path=str(tmp_path))
+    with caplog.at_level(logging.INFO):
+        prepare_examples.fn(cfg, "train", RoundRef(str(tmp_path / "data"), "sqa", 0), "examples")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "ChilleD/StrategyQA" in warnings[0] and "1603" in warnings[0], warnings
+
+
+def test_sampled_evaluation_per_seed_with_mean_and_spread(tiny_config) -> None:
+    """`evaluation.seeds` (the paper's sampled decoding, repeated): the first seed's answers are the usual
+    `evaluation` table, every seed's are a part of `evaluation_seeds`, and the accuracy rows add their mean
+    and spread."""
+    import statistics
+
+    from fair_core.evaluation import accuracy, accuracy_rows, seed_parts
+
+    sampled = {"greedy": False, "temperature": 1.0, "top_p": 0.9, "seeds": [3, 4]}
+    config = tiny_config(
+        dataset={"gym": {"task": "chain_sum", "train_size": 2, "test_size": 4}}, evaluation=sampled
+    )
+    model = ModelRef(config.student.model, label="tiny")
+    main = evaluation_flow(config, "seeds-a", model).rows()
+    store = RunStore(config.run.data_dir, "seeds-a").round(0)
+    assert seed_parts(store, "evaluation_seeds") == [(3, "seed-3"), (4, "seed-4")]
+    first, second = (store.rows("evaluation_seeds", part) for part in ("seed-3", "seed-4"))
+    assert first == main and len(second) == 4
+    assert [r["completion"] for r in second] != [r["completion"] for r in first]
+    (row,) = [r for r in accuracy_rows(store) if r["table"] == "evaluation_seeds"]
+    per_seed = [accuracy(first) or 0.0, accuracy(second) or 0.0]
+    assert row["seeds"] == 2 and row["split"] == "test, 2 seeds" and row["examples"] == 8
+    assert row["accuracy"] == sum(per_seed) / 2
+    assert row["accuracy_std"] == statistics.stdev(per_seed)
+    assert row["seed_accuracies"] == f"3: {per_seed[0]:.1%}, 4: {per_seed[1]:.1%}"

@@ -126,3 +126,17 @@ def test_fine_tune_streams_loss_and_publishes_the_curve(tiny_model_dir: Path, tm
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{key}-report"]))
         )
     assert curve and report and "eval_loss" in str(curve[0].data) and "validation loss" in str(report[0].data)
+
+
+def test_paper_switches_build_the_paper_code_training_set(shared_datasets: Path, tmp_path: Path) -> None:
+    """feedback_without_rationale=drop: the 22 SVAMP questions with no accepted rationale leave both tasks,
+    and the manifest records the switches."""
+    where = RoundRef(str(tmp_path), "ref", 0)
+    store = where.store()
+    import_reference(shared_datasets / "reference_round0", store)
+    store.write("acceptance", select_rationales(store.rows("rationales"), store.rows("reviews")))
+    paper = TrainingConfig(feedback_without_rationale="drop", batch_unit="pair")
+    rows = _build(paper, where).rows()
+    assert len(rows) == 730 and sum(r["task"] == "feedback" for r in rows) == 365
+    settings = store.manifest()["stages"]["build-training-set"]["settings"]
+    assert settings["feedback_without_rationale"] == "drop" and settings["single_teacher_review"] == "keep"

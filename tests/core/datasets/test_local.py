@@ -213,3 +213,51 @@ def test_strip_option_label() -> None:
     assert strip_option_label("A small amount", 2) == "A small amount"  # not this option's own letter
     assert strip_option_label("d.The rate", 3) == "The rate"
     assert strip_option_label("Country A.H grows", 0) == "Country A.H grows"
+
+
+# --- issue 12: local files that split a dataset unlike the Hub copy the paper used say so, once ----------
+
+
+def _load_warnings(caplog: pytest.LogCaptureFixture, cfg: DatasetConfig, split: str) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fair_core.datasets"):
+        load_examples(cfg, split)
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_local_strategyqa_warns_that_its_split_is_not_the_hubs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "train.json").write_text(json.dumps([_sqa("a", True)]))
+    (tmp_path / "dev.json").write_text(json.dumps([_sqa("d", False)]))
+    cfg = _cfg("strategyqa", tmp_path)
+    for split, file in (("train", "train.json"), ("test", "dev.json")):
+        warnings = _load_warnings(caplog, cfg, split)
+        assert len(warnings) == 1, warnings
+        text = warnings[0]
+        assert f"strategyqa split '{split}' reads {file}" in text
+        assert "2061 / dev 229" in text and "ChilleD/StrategyQA" in text and "1603 / test 687" in text
+    assert load_examples(cfg, "train").notes == [_load_warnings(caplog, cfg, "train")[0]]
+    (tmp_path / "test.json").write_text(json.dumps([_sqa("t", True)]))  # ChilleD's own split: no warning
+    assert _load_warnings(caplog, cfg, "train") == _load_warnings(caplog, cfg, "test") == []
+
+
+def test_local_svamp_and_logiqa_warn_only_where_they_differ(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, gsm_dir: Path
+) -> None:
+    (tmp_path / "SVAMP.json").write_text(json.dumps([_svamp(i) for i in range(1, 11)]))
+    for cfg in (_cfg("svamp", tmp_path), _cfg("svamp", tmp_path / "SVAMP.json")):
+        (warning,) = _load_warnings(caplog, cfg, "test")
+        assert "svamp split 'test'" in warning and "not its assignment" in warning
+    chilled = tmp_path / "chilled"
+    chilled.mkdir()
+    (chilled / "train.json").write_text(json.dumps([_svamp(1)]))
+    assert _load_warnings(caplog, _cfg("svamp", chilled), "train") == []  # ChilleD's own files
+    logiqa = tmp_path / "logiqa"
+    logiqa.mkdir()
+    (logiqa / "Eval.txt").write_text(LOGIQA_TEXT, encoding="utf-8")
+    (logiqa / "Test.txt").write_text(LOGIQA_TEXT, encoding="utf-8")
+    train_warnings = [w for w in _load_warnings(caplog, _cfg("logiqa", logiqa), "train") if "reads" in w]
+    assert len(train_warnings) == 1 and "Eval.txt" in train_warnings[0] and "7376" in train_warnings[0]
+    assert not [w for w in _load_warnings(caplog, _cfg("logiqa", logiqa), "test") if "Hub copy" in w]
+    assert not [w for w in _load_warnings(caplog, _cfg("gsm8k", gsm_dir), "train") if "Hub copy" in w]

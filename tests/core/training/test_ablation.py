@@ -156,6 +156,8 @@ def test_settings_record_every_switch() -> None:
         "use_feedback": True,
         "alpha": 0.3,
         "rationales_per_question": "one",
+        "feedback_without_rationale": "keep",
+        "single_teacher_review": "keep",
         "data": "cumulative",
         "rationale_prompt": "instruction",
         "peer_review": False,
