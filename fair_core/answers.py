@@ -39,6 +39,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from fair_core import answer_patterns as P
+from fair_core import answer_text
 from fair_core.answer_math import MAX_MV_CHARS, from_fraction, mv_equivalent, tex_number
 from fair_core.answer_scope import answer_scope
 from fair_core.records import AnswerKind
@@ -51,11 +52,14 @@ _REL_TOL = 1e-6
 
 def extract_answer(text: str | None, kind: AnswerKind, options: Sequence[str] | None = None) -> str | None:
     """The normalized final answer of a model reply, or None when the reply gives none."""
-    if kind not in ("numeric", "boolean", "choice"):
+    text_kind = answer_text.is_text_kind(kind)
+    if kind not in ("numeric", "boolean", "choice") and not text_kind:
         raise ValueError(f"unknown answer kind {kind!r}")
     if not text or not text.strip():
         return None
     try:
+        if text_kind:  # exact, math, checker:<module:function> (fair_core.answer_text)
+            return answer_text.extract(text, kind)
         rule = _rule(kind, options)
         numeric = kind == "numeric"
         scope = answer_scope(text, _worked_numeric if numeric else rule, _marked_numeric if numeric else rule)
@@ -74,6 +78,8 @@ def _rule(kind: AnswerKind, options: Sequence[str] | None) -> Callable[[str], st
 
 def normalize_gold(raw: str | int | float | bool, kind: AnswerKind) -> str:
     """Canonical form of a dataset's gold answer; ValueError when it cannot be normalized."""
+    if answer_text.is_text_kind(kind):
+        return answer_text.normalize(raw, kind)
     if kind == "numeric":
         if isinstance(raw, bool):
             raise ValueError(f"numeric gold answer is a bool: {raw!r}")
@@ -106,6 +112,8 @@ def answers_match(predicted: str | None, gold: str, kind: AnswerKind) -> bool:
     if predicted is None:
         return False
     try:
+        if answer_text.is_text_kind(kind):
+            return answer_text.match(predicted, gold, kind)
         if kind == "numeric":
             p, g = _plain_number(predicted), _plain_number(gold)
             if p is not None and g is not None:

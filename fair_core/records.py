@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-AnswerKind = Literal["numeric", "boolean", "choice"]
+#: "checker:<module>:<function>" (a custom dataset's user checker) is also accepted where a kind is read.
+AnswerKind = Literal["numeric", "boolean", "choice", "exact", "math"]
 Role = Literal["system", "user", "assistant"]
 TaskName = Literal["rationale", "feedback"]
 

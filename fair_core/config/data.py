@@ -8,7 +8,45 @@ from pydantic import Field
 
 from fair_core.config.base import Section
 
-DatasetName = Literal["gsm8k", "svamp", "strategyqa", "logiqa", "reasoning_gym"]
+DatasetName = Literal["gsm8k", "svamp", "strategyqa", "logiqa", "reasoning_gym", "custom"]
+CustomKind = Literal["numeric", "boolean", "choice", "exact", "math", "checker"]
+
+
+class CustomColumns(Section):
+    question: str = Field("question", description="Column of the question text.")
+    answer: str = Field("answer", description="Column of the gold answer.")
+    context: str | None = Field(None, description="Column of a passage shown before the question.")
+    options: str | None = Field(
+        None, description="Column of the options (a list, or {text: [...]} as in ARC); answer_kind choice."
+    )
+    solution: str | None = Field(None, description="Column of a worked solution (teacher hint).")
+    id: str | None = Field(None, description="Column of the row id; empty: '<split>-<row index>'.")
+
+
+class CustomDatasetConfig(Section):
+    """Any task (`dataset.name: custom`): one file per split or a Hub dataset, with a column mapping."""
+
+    name: str = Field("custom", description="Short task name: examples are tagged 'custom/<name>'.")
+    path: str | None = Field(
+        None, description="A .jsonl/.json/.parquet/.csv file (all splits, see split_column) or a folder."
+    )
+    hub_id: str | None = Field(None, description="Hugging Face dataset id, instead of path.")
+    hub_config: str | None = Field(None, description="Hub dataset config (subset), e.g. ARC-Challenge.")
+    splits: dict[str, str] = Field(
+        default_factory=dict,
+        description="Split name -> file (relative to path's folder) or, with split_column, the column "
+        "value; with hub_id, the Hub split name. Empty: the split name itself.",
+    )
+    split_column: str | None = Field(None, description="Column holding each row's split (one file).")
+    columns: CustomColumns = Field(default_factory=CustomColumns, description="Column mapping.")
+    answer_kind: CustomKind = Field(
+        "exact",
+        description="How answers are checked: numeric, boolean, choice (gold: a letter, or an option's "
+        "text), exact (normalised text), math (math-verify equivalence), checker (`checker`).",
+    )
+    checker: str | None = Field(
+        None, description="'module:function' called as f(predicted, gold) -> bool (answer_kind: checker)."
+    )
 
 
 class GymConfig(Section):
@@ -49,4 +87,8 @@ class DatasetConfig(Section):
     )
     gym: GymConfig = Field(
         default_factory=GymConfig, description="reasoning-gym settings (name: reasoning_gym)."
+    )
+    custom: CustomDatasetConfig = Field(
+        default_factory=CustomDatasetConfig,
+        description="Any task's settings (name: custom): file or Hub id, columns, answer kind.",
     )

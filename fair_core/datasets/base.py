@@ -19,6 +19,7 @@ ANSWER_KINDS: dict[str, AnswerKind] = {
     "strategyqa": "boolean",
     "logiqa": "choice",
     "reasoning_gym": "numeric",
+    "custom": "exact",  # the config's `custom.answer_kind` decides; each Example carries its own kind
 }
 
 

@@ -21,6 +21,8 @@ def check_dataset(dataset: DatasetConfig) -> None:
     - `tokenizer`, when set: loadable from local files;
     - reasoning-gym: the package installed, the task known, its options accepted by the task's config
       (nothing is generated);
+    - custom: exactly one of `path` / `hub_id`, each split's file present (as for local files), a
+      `checker` importable when answer_kind is checker (and only then);
     - Hub: nothing (no download); its errors are reported when the split is loaded.
     """
     if dataset.train_split == dataset.test_split:
@@ -28,7 +30,9 @@ def check_dataset(dataset: DatasetConfig) -> None:
             f"dataset: train_split and test_split are both {dataset.train_split!r}; "
             "the student would be evaluated on its training questions"
         )
-    if dataset.name == "reasoning_gym":
+    if dataset.name == "custom":
+        check_custom(dataset)
+    elif dataset.name == "reasoning_gym":
         check_gym(dataset)
     elif dataset.source == "local":
         check_local(dataset)
@@ -50,6 +54,30 @@ def check_file(path: Path) -> None:
         json_list(path)
     else:
         read_bytes(path)
+
+
+def check_custom(dataset: DatasetConfig) -> None:
+    """A custom dataset's source, split files and checker (see `check_dataset`)."""
+    from fair_core.answer_text import load_checker
+    from fair_core.datasets.custom import split_file
+
+    custom = dataset.custom
+    if bool(custom.path) == bool(custom.hub_id):
+        raise DatasetError("dataset.custom: set exactly one of `path` (a local file or folder) and `hub_id`")
+    if (custom.answer_kind == "checker") != bool(custom.checker):
+        raise DatasetError(
+            "dataset.custom.checker: give 'module:function' with answer_kind: checker, and only then"
+        )
+    if custom.checker:
+        try:
+            load_checker(custom.checker)
+        except ValueError as err:
+            raise DatasetError(f"dataset.custom.{err}") from None
+    if custom.answer_kind == "choice" and not custom.columns.options:
+        raise DatasetError("dataset.custom.columns.options: answer_kind choice needs an options column")
+    if custom.path:
+        for split in (dataset.train_split, dataset.test_split):
+            check_file(split_file(custom, split))
 
 
 def check_tokenizer(dataset: DatasetConfig) -> None:

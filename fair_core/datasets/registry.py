@@ -1,4 +1,4 @@
-"""Dataset registry: `load_examples(cfg, split)` picks the Hub, local-file or reasoning-gym loader."""
+"""Dataset registry: `load_examples(cfg, split)` picks the Hub, local-file, reasoning-gym or custom loader."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ def load_examples(cfg: DatasetConfig, split: str, *, report: bool = True) -> Loa
     """
     if not split:
         raise DatasetError(f"{cfg.name}: empty split name")
-    if cfg.name == "reasoning_gym":
+    if cfg.name == "custom":
+        from fair_core.datasets.custom import load_custom
+
+        result = load_custom(cfg, split)
+    elif cfg.name == "reasoning_gym":
         from fair_core.datasets.gym import load_gym
 
         result = load_gym(cfg, split)

@@ -14,7 +14,8 @@ BUILTIN_DIR = Path(str(resources.files("fair_core.prompts").joinpath("templates"
 
 #: Every template the builders use; a file of the same name in `template_dir` replaces the built-in one.
 #: `student_<kind>` and `train_instruction_<kind>` may also be given per dataset as
-#: `student_<dataset>.txt` / `train_instruction_<dataset>.txt` (dataset = `Example.dataset` with '/' -> '_').
+#: `student_<dataset>.txt` / `train_instruction_<dataset>.txt` (dataset = `Example.dataset` with '/' -> '_',
+#: e.g. `student_custom_tiny_qa.txt`). A user checker's kind uses the `exact` templates.
 TEMPLATE_NAMES = (
     "student_numeric",
     "student_boolean",
@@ -29,6 +30,16 @@ TEMPLATE_NAMES = (
     "train_instruction_numeric",
     "train_instruction_boolean",
     "train_instruction_choice",
+)
+
+#: The templates of the custom datasets' text kinds (exact, math; a user checker uses exact), replaceable the
+#: same way. Kept out of `TEMPLATE_NAMES` so that the fingerprint (a cache key) of every config that existed
+#: before them is unchanged; a replaced one counts through the `template_dir` files.
+TEXT_KIND_TEMPLATE_NAMES = (
+    "student_exact",
+    "student_math",
+    "train_instruction_exact",
+    "train_instruction_math",
 )
 
 LETTERS = "ABCDEFGHIJ"
@@ -124,7 +135,8 @@ class PromptSet:
 
     def _per_dataset(self, prefix: str, example: Example) -> str:
         specific = f"{prefix}_{example.dataset.replace('/', '_')}"
-        return specific if self._path(specific) else f"{prefix}_{example.kind}"
+        kind = "exact" if example.kind.startswith("checker:") else example.kind  # a user checker's text
+        return specific if self._path(specific) else f"{prefix}_{kind}"
 
     def fingerprint(self) -> str:
         """Hash of the effective template texts (part of cache keys and the round manifest)."""

@@ -142,7 +142,9 @@ class TeacherSimulator:
             body = {
                 "numeric": f"Let me combine the quantities step by step. That gives {shown}.",
                 "boolean": f"{shown}. Thinking about the facts step by step, it seems likely.",
-            }.get(kind, f"{shown}. Option {shown} fits the passage best of the options.")
+            }.get(kind, f"Working through the question step by step, I get {shown}.")
+            if kind == "choice":
+                body = f"{shown}. Option {shown} fits the passage best of the options."
             return f"{body}\nThe answer is {shown}."
         gold = _shown(example.answer, kind)
         solution = (example.solution or "").strip()
@@ -155,8 +157,10 @@ class TeacherSimulator:
                 return body  # the worked solution already states its final answer
         elif kind == "boolean":
             body = f"{gold}. {solution or 'Considering the relevant facts step by step supports this.'}"
-        else:
+        elif kind == "choice":
             body = f"{gold}. Option {gold_text(example)} follows from the passage; the others do not."
+        else:  # a custom dataset's text answer (exact, math, a user checker)
+            body = solution or f"Working through the question step by step gives {gold}."
         return f"{body}\nThe answer is {gold}."
 
     def feedback(self, model: str, example: Example, prompt: str = "") -> str:
