@@ -89,6 +89,16 @@ def reap_orphans(directory: Path | None = None) -> list[int]:
     return ended
 
 
+def stop_child(process: subprocess.Popen[Any], grace_s: float) -> None:
+    """SIGTERM a server we started, then SIGKILL it after `grace_s`; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -199,11 +209,6 @@ def own_server(timeout_s: float = 90.0) -> Iterator[str]:
         else:
             os.environ["PREFECT_API_URL"] = before
         logger.info("Stopping temporary server on http://127.0.0.1:%d", port)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_child(process, grace_s=10)
         pidfile.unlink(missing_ok=True)
         log_path.unlink(missing_ok=True)

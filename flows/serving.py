@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fair_core.config import FairConfig
-from flows.embedded import api_healthy, die_with_parent, free_port
+from flows.embedded import api_healthy, die_with_parent, free_port, stop_child
 from tasks.events import CHAIN_LABEL, ROUND_COMPLETED, STUDENT_READY
 
 DESCRIPTIONS = {
@@ -124,11 +124,6 @@ def prefect_server(
             time.sleep(0.5)
         yield api_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_child(process, grace_s=20)
         if log_path:
             log.close()  # type: ignore[union-attr]

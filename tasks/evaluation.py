@@ -15,7 +15,14 @@ from fair_core.evaluation import accuracy
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
 from fair_core.students.base import GenerationParams
 from tasks.caching import content_cache_key
-from tasks.inference import answer_rows, answer_table, evaluation_prompts, generation_params, prepare_examples
+from tasks.inference import (
+    answer_rows,
+    answer_table,
+    evaluation_prompts,
+    generation_params,
+    percent,
+    prepare_examples,
+)
 from tasks.logs import task_logger
 
 
@@ -44,7 +51,7 @@ def seed_answers(
     else:
         out = answer_rows(student, model, examples.rows(), prompts, params, stage)
     where.store().write(table, out, part=part)
-    task_logger().info("%s: accuracy %.1f%% on %d examples", stage, 100 * (accuracy(out) or 0.0), len(out))
+    task_logger().info("%s: accuracy %s on %d examples", stage, percent(accuracy(out)), len(out))
     return where.table(table, part)
 
 

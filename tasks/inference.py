@@ -33,7 +33,8 @@ from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """An accuracy for a log line: '43.8%', or '-' when there is none (no rows)."""
     return "-" if value is None else f"{value:.1%}"
 
 
@@ -128,7 +129,7 @@ def student_answers(
     stage = f"round {where.round} {table} ({model.label})" + (f" {part}" if part else "")
     out = answer_rows(student, model, rows, prompts, params, stage, shard)
     where.store().write(table, out, part=part)
-    task_logger().info("%s: accuracy %s on %d examples", stage, _percent(accuracy(out)), len(out))
+    task_logger().info("%s: accuracy %s on %d examples", stage, percent(accuracy(out)), len(out))
     return where.table(table, part)
 
 
@@ -166,7 +167,7 @@ def concat_answers(parts: list[TableRef], where: RoundRef, table: str) -> TableR
     out = [row for part in parts for row in part.rows()]
     where.store().write(table, out)
     task_logger().info(
-        "%s: accuracy %s on %d examples (%d shards)", table, _percent(accuracy(out)), len(out), len(parts)
+        "%s: accuracy %s on %d examples (%d shards)", table, percent(accuracy(out)), len(out), len(parts)
     )
     return where.table(table)
 

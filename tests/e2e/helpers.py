@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.tiny import tiny_dataset
+
 FAIR = str(Path(sys.executable).with_name("fair"))
 
 
@@ -37,15 +39,7 @@ def tiny_config(
     `sections` replace whole sections (training, simulator, ...)."""
     data = {
         "run": {"name": name, "rounds": rounds, "data_dir": str(data_dir)},
-        "dataset": {
-            "name": "reasoning_gym",
-            "gym": {
-                "task": "chain_sum",
-                "train_size": 6,
-                "test_size": 3,
-                "options": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
-            },
-        },
+        "dataset": tiny_dataset(),
         "student": {"model": str(model), "max_new_tokens": 8},
         "teachers": [{"name": n, "model": n} for n in ("gpt", "gemini", "mixtral")],
         **sections,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fair_core.config import FairConfig, parse_config
+from tests.tiny import tiny_dataset
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,15 +39,7 @@ def tiny_config(tmp_path: Path, tiny_model_dir: Path):
     def make(**sections: Any) -> FairConfig:
         data: dict[str, Any] = {
             "run": {"name": "tiny", "rounds": 1, "data_dir": str(tmp_path / "data")},
-            "dataset": {
-                "name": "reasoning_gym",
-                "gym": {
-                    "task": "chain_sum",
-                    "train_size": 6,
-                    "test_size": 3,
-                    "options": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
-                },
-            },
+            "dataset": tiny_dataset(),
             "student": {"model": str(tiny_model_dir), "max_new_tokens": 8, "batch_size": 8},
             "teachers": [
                 {"name": n, "model": m} for n, m in (("gpt", "gpt-t"), ("gem", "gem-t"), ("mix", "mix-t"))
