@@ -22,6 +22,7 @@ from fair_core.config import FairConfig
 from fair_core.prompts import PromptSet
 from fair_core.records import Example
 from fair_core.review import plan_reviews
+from fair_core.review_plan import review_plan
 from fair_core.teachers.caller import PlannedCall
 from fair_core.teachers.cost import call_cost, price_for, prompt_token_estimate
 
@@ -117,8 +118,9 @@ def estimate_round(
                     {"teacher": teacher.name, "example_id": p.example_id, "text": filler} for p in planned
                 ]
     if config.review.enabled:
+        plan = review_plan(config.review, config.teachers)  # reviewers_per_rationale: fewer reviews
         for reviewer in config.teachers:
-            rows.append(_row(reviewer, "review", plan_reviews(reviewer, examples, rationales, prompts)))
+            rows.append(_row(reviewer, "review", plan_reviews(reviewer, examples, rationales, prompts, plan)))
     return RunEstimate(rows, len(examples), len(mistakes), source, config.run.rounds)
 
 

@@ -1,5 +1,5 @@
-"""Accuracy of answer rows, and accuracy per round and per dataset from a run's stored answer tables (with
-`evaluation.seeds`, each seed's and their mean and spread)."""
+"""Accuracy of answer rows, and accuracy per round and per dataset from a run's stored answer tables, with n
+and a 95% interval (with `evaluation.seeds`, each seed's and their mean and spread)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fair_core.stats import over_seeds, proportion
 from fair_core.store.parquet import RoundStore, RunStore
 
 #: Answer tables of a round: (table, examples table, what it measures, the student's index).
@@ -33,7 +34,8 @@ def accuracy(rows: Sequence[Mapping[str, Any]]) -> float | None:
 
 
 def accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
-    """One row per answer table and dataset of a round: student index, split, dataset, counts, accuracy.
+    """One row per answer table and dataset of a round: student index, split, dataset, counts, accuracy and
+    its 95% Wilson interval (`accuracy_low`, `accuracy_high`, `interval: wilson`).
 
     The dataset of an answer is its example's `dataset` field, so a table mixing datasets is split up.
     """
@@ -47,6 +49,7 @@ def accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
         for answer in answers:
             groups[dataset_of.get(answer["example_id"], "?")].append(answer)
         for dataset, rows in sorted(groups.items()):
+            rate = proportion(sum(bool(r["correct"]) for r in rows), len(rows))
             out.append(
                 {
                     "round": store.round,
@@ -55,9 +58,12 @@ def accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
                     "split": split,
                     "dataset": dataset,
                     "model": answers[0]["model"],
-                    "examples": len(rows),
-                    "correct": sum(bool(r["correct"]) for r in rows),
+                    "examples": rate.n,
+                    "correct": rate.k,
                     "accuracy": accuracy(rows),
+                    "accuracy_low": rate.low,
+                    "accuracy_high": rate.high,
+                    "interval": rate.method,
                 }
             )
     return out + seed_accuracy_rows(store)
@@ -78,8 +84,10 @@ def seed_parts(store: RoundStore, table: str) -> list[tuple[int, str]]:
 
 def seed_accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
     """One row per seed table and dataset of a round: the mean accuracy over the seeds (split "test, k
-    seeds"), its sample standard deviation (`accuracy_std`, 0 for one seed), `seeds` and each seed's
-    accuracy (`seed_accuracies`, e.g. "0: 41.0%, 1: 43.3%"); examples and correct summed over the seeds."""
+    seeds"), its sample standard deviation (`accuracy_std`, 0 for one seed), the 95% Student-t interval of
+    that mean over the seeds (`accuracy_low`/`accuracy_high`, None for one seed; `interval: t over seeds`),
+    `seeds` and each seed's accuracy (`seed_accuracies`, e.g. "0: 41.0%, 1: 43.3%"); examples and correct
+    summed over the seeds."""
     out = []
     for table, examples_table, split, offset in SEED_TABLES:
         parts = seed_parts(store, table)
@@ -97,6 +105,7 @@ def seed_accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
         for dataset, seeds in sorted(per_seed.items()):
             scores = {seed: accuracy(rows) or 0.0 for seed, rows in sorted(seeds.items())}
             values = list(scores.values())
+            spread = over_seeds(values)
             out.append(
                 {
                     "round": store.round,
@@ -108,6 +117,9 @@ def seed_accuracy_rows(store: RoundStore) -> list[dict[str, Any]]:
                     "examples": sum(len(rows) for rows in seeds.values()),
                     "correct": sum(bool(r["correct"]) for rows in seeds.values() for r in rows),
                     "accuracy": statistics.fmean(values),
+                    "accuracy_low": spread.low,
+                    "accuracy_high": spread.high,
+                    "interval": "t over seeds",
                     "accuracy_std": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "seeds": len(values),
                     "seed_accuracies": ", ".join(f"{seed}: {value:.1%}" for seed, value in scores.items()),

@@ -57,6 +57,17 @@ VOLATILE: Mapping[str, str] = {
 #: Fields left out of a view while empty, so identities made before the field existed stay the same.
 OMIT_WHEN_EMPTY: Mapping[str, str] = {
     "teachers.*.safety_settings": "Gemini only; request keys carry it only when set",
+    "simulator.wrong_rates": "per-teacher simulator error rates; identities made before them stay the same",
+    "teachers.*.replay_source": "provider replay only",
+    "teachers.*.replay_teacher": "provider replay only",
+    "teachers.*.replay_round": "provider replay only",
+    "review.reviewers_per_rationale": "unset = every other teacher reviews, as before the field existed",
+    "review.show_author": "off = authors hidden, as before the field existed",
+}
+
+#: Fields left out of a view while at the value given here (the behaviour before the field existed).
+OMIT_AT_VALUE: Mapping[str, Any] = {
+    "review.aggregation": "mean",
 }
 
 #: Where teachers sit in `FairConfig`, and their fields that label a teacher without changing its replies
@@ -79,7 +90,11 @@ def _prune(model: BaseModel, data: dict[str, Any], path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in type(model).model_fields:
         here = _join(path, name)
-        if here in VOLATILE or (here in OMIT_WHEN_EMPTY and not data[name]):
+        if (
+            here in VOLATILE
+            or (here in OMIT_WHEN_EMPTY and not data[name])
+            or (here in OMIT_AT_VALUE and data[name] == OMIT_AT_VALUE[here])
+        ):
             continue
         value = getattr(model, name)
         if isinstance(value, BaseModel):
@@ -101,9 +116,20 @@ def result_hash(model: BaseModel, path: str = "") -> str:
     return stable_hash(result_view(model, path))
 
 
+#: A replayed teacher's recording (`provider: replay`): in a request it is the `origin` (never sent).
+REPLAY_FIELDS = ("replay_source", "replay_teacher", "replay_round")
+
+
 def teacher_identity(teacher: BaseModel) -> dict[str, Any]:
-    """What makes two teachers' replies interchangeable: provider, model, sampling, safety settings if set."""
-    return {k: v for k, v in result_view(teacher, TEACHERS_PATH).items() if k not in REPLY_LABELS}
+    """What makes two teachers' replies interchangeable: provider, model, sampling, safety settings if set;
+    for a replayed teacher, `origin`: "replay:" and a hash of its recording (source, recorded teacher,
+    round), so its replies are never keyed as a real teacher's nor as another recording's."""
+    view = {k: v for k, v in result_view(teacher, TEACHERS_PATH).items() if k not in REPLY_LABELS}
+    replay = {k: view.pop(k) for k in REPLAY_FIELDS if k in view}
+    if replay:
+        replay["replay_teacher"] = replay.get("replay_teacher") or getattr(teacher, "name", None)
+        view["origin"] = f"replay:{stable_hash(replay)[:16]}"
+    return view
 
 
 #: Simulator fields that say whether and how it is served, not what it answers (out of `reply_origin`).

@@ -1,5 +1,6 @@
 """The `fair` command: `fair demo`, `fair run`, `fair estimate`, `fair import-reference`, `fair summary`,
-`fair report`; operations (`fair up`, `serve`, `resume`, `student-ready`) from flows/ops_cli.py."""
+`fair report`; experiments (`fair sweep`, `fair compare`) and operations (`fair up`, `serve`, `resume`,
+`student-ready`) from their own modules."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Annotated
 import typer
 
 from flows.commands import fail, load, run_config
+from flows.compare_cli import register as register_compare
 from flows.ops_cli import register as register_operations
+from flows.sweep_cli import register as register_sweep
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -225,6 +228,8 @@ def report(
 
 
 register_operations(app)  # fair up, serve, resume, student-ready (flows/ops_cli.py)
+register_sweep(app)  # fair sweep (flows/sweep_cli.py)
+register_compare(app)  # fair compare (flows/compare_cli.py)
 
 if __name__ == "__main__":
     app()

@@ -7,14 +7,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from fair_core.config import ConfigError, FairConfig, load_config
+
+T = TypeVar("T")
 
 
 def fail(message: str) -> NoReturn:
@@ -64,13 +66,13 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def interrupted(config: FairConfig) -> NoReturn:
+def interrupted(config: FairConfig, what: str | None = None) -> NoReturn:
     """The one line of a stopped run, then exit 130 without waiting for worker threads still running."""
     from flows.console import console
 
     console.print(
-        f"[yellow]interrupted:[/yellow] run {config.run_id()} stopped; finished stages and stored teacher "
-        "replies are kept; rerun the same command to continue",
+        f"[yellow]interrupted:[/yellow] {what or 'run ' + config.run_id()} stopped; finished stages and "
+        "stored teacher replies are kept; rerun the same command to continue",
         soft_wrap=True,
     )
     sys.stdout.flush()
@@ -87,23 +89,17 @@ def run_server() -> AbstractContextManager[Any]:
     return nullcontext() if get_current_settings().api.url else own_server()
 
 
-def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) -> None:
-    """Check the config, take the run lock, start the run's Prefect server, run the pipeline with a live
-    progress display, then print the per-round table. Every user error exits 2 before any work."""
-    from fair_core.locks import RunLocked, describe_holder, run_lock
-    from fair_core.progress import using_sink
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a run reports as one `error:` line (exit 2): the user can fix each of them."""
+    from fair_core.locks import RunLocked
     from fair_core.store import StoreError
     from fair_core.teachers.cache import ReplyStoreError
-    from fair_core.teachers.caller import TeacherBatchIncomplete
     from fair_core.teachers.integrity import ReplyCacheDamaged
     from fair_core.teachers.keys import MissingAPIKeyError
     from fair_core.teachers.ledger import BudgetExceeded
     from fair_core.teachers.simulator.server import SimulatorSetupError
-    from flows.console import RichProgressSink, console, summary_table
-    from flows.pipeline import run_pipeline
-    from flows.preflight import preflight
 
-    user_errors = (
+    return (
         MissingAPIKeyError,
         BudgetExceeded,
         SimulatorSetupError,
@@ -113,9 +109,43 @@ def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) ->
         ReplyStoreError,
         StoreError,
     )
+
+
+def guarded(config: FairConfig, body: Callable[[], T], what: str | None = None) -> T:
+    """Run `body` (the work of `fair run` or `fair sweep`) on the run's own Prefect server, with the live
+    progress display on a terminal: a user error is one line (exit 2), Ctrl-C or SIGTERM stops it cleanly
+    (exit 130), a provider that kept failing names the resume command."""
+    from fair_core.progress import using_sink
+    from fair_core.teachers.caller import TeacherBatchIncomplete
+    from flows.console import RichProgressSink, console
+
+    with stop_on_signals():
+        try:
+            with run_server():
+                if console.is_terminal:
+                    with RichProgressSink() as sink, using_sink(sink):
+                        return body()
+                return body()  # logs only: a redrawn bar is noise in a file or CI log
+        except KeyboardInterrupt:
+            interrupted(config, what)
+        except user_errors() as err:
+            fail(str(err))
+        except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
+            data_dir = Path(config.run.data_dir).expanduser()
+            fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
+
+
+def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) -> None:
+    """Check the config, take the run lock, start the run's Prefect server, run the pipeline with a live
+    progress display, then print the per-round table. Every user error exits 2 before any work."""
+    from fair_core.locks import RunLocked, describe_holder, run_lock
+    from flows.console import console, summary_table
+    from flows.pipeline import run_pipeline
+    from flows.preflight import preflight
+
     try:
         preflight(config)
-    except user_errors as err:
+    except user_errors() as err:
         fail(str(err))
     console.print(
         f"[bold]FAIR run[/bold] {config.run_id()}: {config.run.rounds} round(s) on "
@@ -126,21 +156,11 @@ def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) ->
     def waiting(locked: RunLocked) -> None:
         console.print(f"waiting for run {config.run_id()}: {describe_holder(locked.holder)} runs it")
 
-    with stop_on_signals():
-        try:
-            with run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting), run_server():
-                if console.is_terminal:
-                    with RichProgressSink() as sink, using_sink(sink):
-                        result = run_pipeline(config, refresh, checked=True)
-                else:  # logs only: a redrawn bar is noise in a file or CI log
-                    result = run_pipeline(config, refresh, checked=True)
-        except KeyboardInterrupt:
-            interrupted(config)
-        except user_errors as err:
-            fail(str(err))
-        except TeacherBatchIncomplete as err:  # a provider kept failing: everything so far is kept
-            data_dir = Path(config.run.data_dir).expanduser()
-            fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
+    def body() -> Any:
+        with run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting):
+            return run_pipeline(config, refresh, checked=True)
+
+    result = guarded(config, body)
     console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
     if result.simulator_requests is not None:
         console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")

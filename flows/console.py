@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = {
     "requests_sent": "  sent to a provider",
     "from_cache": "  from cache",
     "failed_calls": "  failed",
+    "replayed_calls": "  replayed",
     "cost_usd": "teacher cost this run",
     "rationales_accepted": "rationales accepted",
     "rationale_samples": "rationale samples",
@@ -103,9 +104,19 @@ def _cell(value: Any, key: str = "") -> str:
     return str(value)
 
 
+def _summary_cell(summary: dict[str, Any], key: str) -> str:
+    """A summary value; an accuracy with its counts and 95% Wilson interval on a second line."""
+    from fair_core.report.summary import RATES, summary_rate
+
+    rate = summary_rate(summary, key) if key in RATES else None
+    if rate is None or rate.rate is None or rate.low is None or rate.high is None:
+        return _cell(summary.get(key), key)
+    return f"{rate.rate:.1%} ({rate.k}/{rate.n})\n95% CI {rate.low:.1%}-{rate.high:.1%}"
+
+
 def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
-    """The per-round table, one column per round (fits a narrow terminal): student accuracy, mistakes,
-    teacher calls, rationales accepted per teacher, training samples."""
+    """The per-round table, one column per round (fits a narrow terminal): student accuracy (with n and a
+    95% interval), mistakes, teacher calls, rationales accepted per teacher, training samples."""
     first = summaries[0] if summaries else {}
     teachers = [k for k in first if k.startswith("accepted_")]
     providers = sorted(
@@ -114,6 +125,8 @@ def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
     roles = [f"cost_{r}_usd" for r in ("feedback", "rationale", "review")]
     rows: dict[str, str] = {}
     for key, label in SUMMARY_COLUMNS.items():
+        if key == "replayed_calls" and not any(key in s for s in summaries):
+            continue  # only a replayed committee has it
         if key != "round":
             rows[key] = label
         if key == "rationales_accepted":
@@ -126,7 +139,7 @@ def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
     for summary in summaries:
         table.add_column(f"round {summary['round']}", justify="right")
     for key, label in rows.items():
-        table.add_row(label, *(_cell(s.get(key), key) for s in summaries))
+        table.add_row(label, *(_summary_cell(s, key) for s in summaries))
     plot = summaries[-1].get("accuracy_plot") if summaries else None
     if plot:
         table.caption = f"accuracy per round (plot): {plot}"

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from fair_core.config import FairConfig
+from fair_core.config.sweep import SweepConfig
 from fair_core.evaluation import accuracy
 from fair_core.locks import run_lock
 from fair_core.refs import ModelRef
@@ -32,6 +33,7 @@ from flows.round import (
     starting_student,
 )
 from flows.simulation import simulated_teachers
+from flows.sweep import run_sweep
 from tasks.committee import committee_stage
 from tasks.evaluation import baseline_stage, evaluation_stage
 from tasks.inference import inference_stage, resolve_student
@@ -93,6 +95,8 @@ def evaluation(config: FairConfig, round_index: int, student: ModelRef | None = 
 
 
 Round = Annotated[int, Field(ge=0)]
+#: The sweep form's default: the paper's ablations.
+PAPER_ABLATION = SweepConfig(ablation="paper")
 
 
 @contextmanager
@@ -210,6 +214,22 @@ def run_evaluation(
         return stage(config, round_index, _student(config, student_path, round_index))
 
 
+@flow(name="run-sweep", log_prints=True)
+def run_sweep_flow(
+    config: FairConfig, sweep: SweepConfig = PAPER_ABLATION, refresh: bool = False
+) -> dict[str, Any]:
+    """A sweep: every variant of `sweep` over the base `config` as a subflow, round 0's student answers
+    and every teacher request shared between the runs that ask the same, then the comparison report.
+
+    Args:
+        config: The base FAIR config (data, student, teachers, review, training, evaluation).
+        sweep: The variants: a built-in ablation (paper, committee), explicit variants, varied settings
+            and seeds; the reference variant; how many run at once.
+        refresh: Ask every teacher request again (no reply cache).
+    """
+    return run_sweep(config, sweep, refresh, wait=True).result
+
+
 #: Deployment name -> entry flow, as `fair serve` and deployments/prefect.yaml register them.
 ENTRY_FLOWS = {
     "fair-pipeline": run_fair_pipeline,
@@ -218,4 +238,5 @@ ENTRY_FLOWS = {
     "fair-teacher-committee": run_teacher_committee,
     "fair-training": run_training,
     "fair-evaluation": run_evaluation,
+    "fair-sweep": run_sweep_flow,
 }

@@ -12,6 +12,7 @@ from prefect import flow
 
 from fair_core.config import FairConfig
 from fair_core.locks import run_lock
+from fair_core.refs import RoundRef
 from flows.preflight import preflight
 from flows.round import fair_round
 from flows.simulation import simulated_teachers
@@ -24,17 +25,20 @@ def results_dir(config: FairConfig) -> Path:
 
 
 @flow(name="fair-pipeline", log_prints=True)
-def fair_pipeline(config: FairConfig, refresh: bool = False) -> list[dict[str, Any]]:
+def fair_pipeline(
+    config: FairConfig, refresh: bool = False, shared: RoundRef | None = None
+) -> list[dict[str, Any]]:
     """Run `config.run.rounds` FAIR rounds; finished stages of an earlier attempt come from the cache.
 
     Args:
         config: The FAIR config (data, student, teachers, review, training, evaluation).
         refresh: Ask every teacher request again (no reply cache).
+        shared: In a sweep: the round 0 whose student answers this run adopts (`tasks.sharing`).
     """
     round_flow = fair_round.with_options(result_storage=results_dir(config))
     student, accuracy, summaries = None, None, []
     for k in range(config.run.rounds):
-        result = round_flow(config, k, student, accuracy, refresh)
+        result = round_flow(config, k, student, accuracy, refresh, shared=shared if k == 0 else None)
         student, accuracy = result.student, result.summary["test_accuracy_after"]
         summaries.append(result.summary)
     summarize_run(config.run_id(), summaries)

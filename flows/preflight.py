@@ -28,6 +28,8 @@ def check_sdks(teachers: list[TeacherConfig]) -> None:
     """ConfigError naming every teacher whose provider SDK is not installed, and the pip extra to add."""
     missing: dict[str, list[str]] = {}
     for teacher in teachers:
+        if teacher.provider == "replay":  # answered from a recording: no SDK
+            continue
         module, _ = SDKS[teacher.provider]
         if not _installed(module):
             missing.setdefault(teacher.provider, []).append(repr(teacher.name))
@@ -64,16 +66,19 @@ def check_prompts(config: FairConfig) -> None:
 
 
 def preflight(config: FairConfig) -> None:
-    """Every user error found before any work, each as one sentence: ConfigError (data dir, SDKs, prompts,
-    dataset), MissingAPIKeyError (every missing key at once), ReplyCacheDamaged (the reply cache)."""
+    """Every user error found before any work, each as one sentence: ConfigError (data dir, SDKs, replay
+    recordings, prompts, dataset), MissingAPIKeyError (every missing key at once), ReplyCacheDamaged (the
+    reply cache)."""
     from fair_core.datasets.preflight import check_dataset
     from fair_core.teachers.caller import response_cache_path
     from fair_core.teachers.integrity import check_reply_cache
+    from fair_core.teachers.replay_provider import check_replay
     from fair_core.training.arguments import check_optimizer
 
     check_sdks(config.teachers)
-    if not config.simulator.enabled:  # the simulator accepts any key
-        check_api_keys(config.teachers)
+    check_replay(config)  # a replayed teacher's recording readable (ConfigError naming it)
+    if not config.simulator.enabled:  # the simulator accepts any key; a replayed teacher needs none
+        check_api_keys([t for t in config.teachers if t.provider != "replay"])
     check_prompts(config)
     try:
         check_optimizer(config.training)

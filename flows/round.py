@@ -19,6 +19,7 @@ from tasks.events import emit_round_completed
 from tasks.inference import inference_stage, resolve_student
 from tasks.report import summarize_round
 from tasks.review import review_stage
+from tasks.sharing import shared_stage
 from tasks.training import training_stage
 
 #: Which stage writes each table a later stage reads (for the error when a stage runs too early).
@@ -97,18 +98,23 @@ def fair_round(
     accuracy_before: float | None = None,
     refresh: bool = False,
     chain: bool = False,
+    shared: RoundRef | None = None,
 ) -> RoundResult:
     """One FAIR round: infer -> mistakes -> feedback and rationales -> peer review -> training set ->
     fine-tune -> evaluate -> report. `student` is student_k (default: round k-1's student, or the base
     model).
 
     At the end it emits `fair.round.completed`; with `chain` (and rounds left) that event starts the next
-    round through the round deployment's trigger."""
+    round through the round deployment's trigger. `shared` (round 0 of a sweep): another run's round 0
+    whose student answers this run adopts instead of answering again (`tasks.sharing`)."""
     check_served(config)
     where = round_ref(config, round_index)
     current = starting_student(config, round_index, student)
-    baseline_stage(config, where, current)
-    train, mistakes = inference_stage(config, where, current)
+    if shared is not None and round_index == 0 and shared != where:
+        train, mistakes = shared_stage(where, shared)
+    else:
+        baseline_stage(config, where, current)
+        train, mistakes = inference_stage(config, where, current)
     feedback, rationales = committee_stage(config, where, train, mistakes, refresh)
     acceptance = review_stage(config, where, train, rationales, refresh)
     trained = training_stage(config, where, current, train, mistakes, feedback, rationales, acceptance)

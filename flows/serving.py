@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     "fair-teacher-committee": "Stage 2 alone: teacher feedback, rationales and peer review of the mistakes.",
     "fair-training": "Stage 3 alone: the training set and LoRA (or full) fine-tuning of the student.",
     "fair-evaluation": "Stage 4 alone: the trained student on the test split.",
+    "fair-sweep": "A sweep of variants (ablations, varied settings, seeds) compared with intervals.",
 }
 
 

@@ -79,5 +79,9 @@ def simulated_teachers(config: FairConfig, **options: Any) -> Iterator[tuple[Fai
         examples += load_examples(config.dataset, split, report=False).examples  # prepare-examples reports
     os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
     options.setdefault("providers", teacher_protocols(config.teachers))  # one it cannot serve: an error
+    by_name = {t.name: t.model for t in config.teachers}
+    rates = {by_name[name]: rate for name, rate in config.simulator.wrong_rates.items()}
+    if rates:
+        options.setdefault("wrong_rates", rates)
     with start_simulator(examples, config.simulator, faults=fault_drill(config), **options) as simulator:
         yield served_config(config, simulator), simulator

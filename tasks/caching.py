@@ -84,6 +84,7 @@ OUTPUTS: dict[str, Callable[[dict[str, Any]], list[Output]]] = {
     "select-rationales": lambda p: [Output(p["where"], t) for t in ("reviews", "acceptance")],
     "build-training-set": lambda p: [Output(p["where"], "training_samples")],
     "fine-tune": lambda p: [Output(p["where"], MODEL)],
+    "adopt-shared-tables": lambda p: [Output(p["where"], r.name, r.part) for r in p["source"]],
 }
 
 

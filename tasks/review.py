@@ -1,5 +1,7 @@
 """Stage 3, peer review, as Prefect tasks: each teacher scores the others' rationales 1-5 (one task per
-reviewer x shard), then the scores are parsed and each rationale is accepted or rejected.
+reviewer x shard; `review.reviewers_per_rationale` / `show_author`: the review plan), then the scores are
+parsed, combined (`review.aggregation`) and each rationale is accepted or rejected; the settings go to
+the round manifest (stage `select-rationales`).
 
 `review_stage` composes them (a flow calls it).
 """
@@ -12,7 +14,8 @@ from fair_core.config import FairConfig, ReviewConfig, TeacherConfig
 from fair_core.identity import reply_origin
 from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
-from fair_core.review import plan_reviews, review_rows, select_rationales
+from fair_core.review import plan_reviews, review_rows, reviewer_reliability, select_rationales
+from fair_core.review_plan import ReviewPlan, review_plan, review_settings
 from fair_core.shards import shard_part, shard_slice
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
@@ -37,10 +40,12 @@ def review_rationales(
     shard: int = 0,
     shards: int = 1,
     origin: str = "",
+    plan: ReviewPlan | None = None,
 ) -> TableRef:
     """One teacher grades every other teacher's rationale 1-5 (shard `shard` of `shards`; `refresh`,
-    `budget_usd` and `origin` as in the committee's `ask_teacher`)."""
-    planned = plan_reviews(reviewer, examples_by_id(examples.rows()), rationales.rows(), prompts.load())
+    `budget_usd` and `origin` as in the committee's `ask_teacher`); with a `plan` (reviewer controls),
+    only the rationales it is assigned to, naming their authors when the plan does."""
+    planned = plan_reviews(reviewer, examples_by_id(examples.rows()), rationales.rows(), prompts.load(), plan)
     part = shard_part(f"review-{reviewer.name}", shard, shards)
     return send_planned(
         reviewer, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin
@@ -53,19 +58,36 @@ def select(
 ) -> tuple[TableRef, TableRef]:
     """Parse the review scores and decide which rationales are accepted."""
     reviews = review_rows([row for ref in review_calls for row in ref.rows()])
+    rationale_rows = rationales.rows()
     acceptance = select_rationales(
-        rationales.rows(),
+        rationale_rows,
         reviews,
         threshold=review.threshold,
         min_valid=review.min_valid_scores,
         require_gold=review.gold_check,
         review_enabled=review.enabled,
+        aggregation=review.aggregation,
     )
     store = where.store()
     store.write("reviews", reviews)
     store.write("acceptance", acceptance)
+    extra: dict = {"settings": review_settings(review)}
+    if review.aggregation == "weighted":
+        reliability = reviewer_reliability(rationale_rows, reviews, review.threshold)
+        extra["reliability"] = {n: vars(r) for n, r in reliability.items()}
+    inputs = {
+        r.name if r.part is None else f"{r.name}/{r.part}": r.fingerprint()["sha256"] for r in review_calls
+    }
+    inputs["rationales"] = rationales.fingerprint()["sha256"]
+    store.record_stage("select-rationales", inputs=inputs, outputs=["reviews", "acceptance"], extra=extra)
     accepted = sum(a["accepted"] for a in acceptance)
-    task_logger().info("round %d: %d of %d rationales accepted", where.round, accepted, len(acceptance))
+    task_logger().info(
+        "round %d: %d of %d rationales accepted (%s)",
+        where.round,
+        accepted,
+        len(acceptance),
+        review.aggregation,
+    )
     return where.table("reviews"), where.table("acceptance")
 
 
@@ -77,12 +99,14 @@ def review_stage(
     review = with_retries(review_rationales, config, refresh)
     budget = config.run.budget_usd
     reviewers = config.teachers if config.review.enabled else []
-    # each reviewer grades the other teachers' rationales: about (n-1)/n of them
-    per_reviewer = len(rationales.rows()) * (len(reviewers) - 1) // max(1, len(reviewers))
+    plan = review_plan(config.review, config.teachers)
+    # each reviewer grades the other teachers' rationales: about (n-1)/n of them (k/n with k per rationale)
+    per_rationale = config.review.reviewers_per_rationale or len(reviewers) - 1
+    per_reviewer = len(rationales.rows()) * per_rationale // max(1, len(reviewers))
     shards = shard_count(config, per_reviewer)
     origin = reply_origin(config)
     futures = [
-        review.submit(t, train, rationales, prompts, where, refresh, budget, shard, shards, origin)
+        review.submit(t, train, rationales, prompts, where, refresh, budget, shard, shards, origin, plan)
         for t in reviewers
         for shard in range(shards)
     ]

@@ -23,13 +23,21 @@ from fair_core.teachers.cache import ReplyStoreError
 from fair_core.teachers.caller import PlannedCall, TeacherCaller, TeacherUnavailable
 from fair_core.teachers.integrity import ReplyCacheDamaged
 from fair_core.teachers.ledger import BudgetExceeded
+from fair_core.teachers.replay import ReplayError
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
 from tasks.progress import TaskProgress
 from tasks.secrets import prefect_secret_loader
 
 #: Failures a retry would only repeat (or pay for again): never retried by Prefect.
-NOT_RETRIED = (TeacherUnavailable, BudgetExceeded, ProviderSetupError, ReplyStoreError, ReplyCacheDamaged)
+NOT_RETRIED = (
+    TeacherUnavailable,
+    BudgetExceeded,
+    ProviderSetupError,
+    ReplyStoreError,
+    ReplyCacheDamaged,
+    ReplayError,
+)
 
 
 def retry_unless_unavailable(task: object, task_run: object, state: object) -> bool:

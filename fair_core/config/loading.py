@@ -23,6 +23,9 @@ from fair_core.config.teachers import TeacherConfig
 from fair_core.config.training import TrainingConfig
 from fair_core.identity import result_hash, section_paths
 
+#: The top-level section of a sweep file (fair_core/config/sweep.py); a run of the file leaves it out.
+SWEEP_SECTION = "sweep"
+
 
 class FairConfig(Section):
     """One FAIR experiment: data, student, teacher committee, review, training and evaluation."""
@@ -50,17 +53,18 @@ class FairConfig(Section):
             raise ValueError(f"training.teachers: {unknown} not in the committee {names}")
         if self.simulator.fail_teacher and self.simulator.fail_teacher not in names:
             raise ValueError(f"simulator.fail_teacher: {self.simulator.fail_teacher!r} not in {names}")
+        rates = self.simulator.wrong_rates
+        if sorted(set(rates) - set(names)):
+            raise ValueError(f"simulator.wrong_rates: {sorted(set(rates) - set(names))} not in {names}")
+        if any(not 0 <= r <= 1 for r in rates.values()):
+            raise ValueError(f"simulator.wrong_rates: each rate must be between 0 and 1, got {rates}")
         if self.review.enabled and len(self.teachers) < 2:
             raise ValueError(
                 "review.enabled needs at least two teachers (nobody reviews their own rationale)"
             )
-        most = len(self.teachers) - 1
-        if self.review.enabled and self.review.min_valid_scores > most:
-            raise ValueError(
-                f"review.min_valid_scores: {self.review.min_valid_scores} can never be reached with "
-                f"{len(self.teachers)} teachers (each rationale gets at most {most} reviews, nobody reviews "
-                f"their own): set it to {most} or less"
-            )
+        problem = self.review.committee_problem(len(self.teachers))
+        if problem:
+            raise ValueError(problem)
         return self
 
     def config_hash(self) -> str:
@@ -155,4 +159,5 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> FairConfig:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return parse_config(data or {}, str(path), overrides)
+    data = {k: v for k, v in (data or {}).items() if k != SWEEP_SECTION}  # read by `fair sweep` only
+    return parse_config(data, str(path), overrides)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fair_core.config.base import Section
 from fair_core.identity import teacher_identity
 
-ProviderName = Literal["openai", "gemini", "mistral"]
+ProviderName = Literal["openai", "gemini", "mistral", "replay"]
 
 DEFAULT_KEY_ENV: dict[str, str] = {
     "openai": "OPENAI_API_KEY",
@@ -21,7 +21,9 @@ DEFAULT_KEY_ENV: dict[str, str] = {
 class TeacherConfig(Section):
     name: str = Field(description="Short unique name of the teacher in tables, e.g. 'gpt'.")
     provider: ProviderName = Field(
-        "openai", description="Wire protocol: openai (or compatible), gemini, mistral."
+        "openai",
+        description="Wire protocol: openai (or compatible), gemini, mistral; or replay: answers from a "
+        "recording (replay_source), no network, no key, no cost.",
     )
     model: str = Field(description="Provider model id.")
     base_url: str | None = Field(
@@ -61,9 +63,36 @@ class TeacherConfig(Section):
         description="Gemini only: harm category -> threshold, e.g. HARM_CATEGORY_HARASSMENT: BLOCK_NONE.",
     )
     note: str | None = Field(None, description="Free text, e.g. what replaces a retired model.")
+    replay_source: str | None = Field(
+        None,
+        description="provider replay: where the recorded replies are: a FAIR paper-code reference folder "
+        "(*_feedback_round0.json, *_rationale_round0.json), a run folder (<data_dir>/runs/<run id>: its "
+        "teacher_calls, or the tables `fair import-reference` wrote) or a run id in run.data_dir. "
+        "Relative paths: from the working directory.",
+    )
+    replay_teacher: str | None = Field(
+        None,
+        description="provider replay: the recorded teacher whose replies this one gives (the reference: "
+        "gpt, gemini, mixtral); empty: this teacher's name.",
+    )
+    replay_round: int | None = Field(
+        None,
+        ge=0,
+        description="provider replay from a run's teacher_calls: only that round's replies (empty: any "
+        "round: the same request first, else the earliest round's reply about the same question).",
+    )
+
+    @model_validator(mode="after")
+    def _replay_has_a_source(self) -> TeacherConfig:
+        if self.provider == "replay" and not self.replay_source:
+            raise ValueError(
+                f"teacher {self.name!r}: provider replay needs replay_source (a reference folder, a run "
+                "folder or a run id)"
+            )
+        return self
 
     def key_env(self) -> str:
-        return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.provider, "")  # replay: no key
 
     def identity(self) -> dict[str, Any]:
         """What makes two teachers' replies interchangeable (the endpoint and limits are not part of it)."""

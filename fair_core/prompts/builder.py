@@ -42,6 +42,10 @@ TEXT_KIND_TEMPLATE_NAMES = (
     "train_instruction_math",
 )
 
+#: Templates used only when a setting asks for them (`review_author`: `review.show_author`), kept out of
+#: `TEMPLATE_NAMES` for the same reason; their effect is in the rendered request itself.
+OPTIONAL_TEMPLATE_NAMES = ("review_author",)
+
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -188,9 +192,10 @@ class PromptSet:
         )
         return [Message("system", self.render("feedback_system")), Message("user", user)]
 
-    def review(self, example: Example, rationale: str) -> list[Message]:
+    def review(self, example: Example, rationale: str, author: str | None = None) -> list[Message]:
         """A teacher grades another teacher's rationale 1-5, given the correct answer as a hint (and, with
-        teacher_hint "solution", the worked solution)."""
+        teacher_hint "solution", the worked solution). The author is not named unless `author` is given
+        (`review.show_author`): then `review_author.txt` names it on the first line."""
         user = self.render(
             "review",
             question_block=question_block(example),
@@ -198,6 +203,8 @@ class PromptSet:
             gold=gold_text(example),
             solution=self._hint(example),
         )
+        if author:
+            user = f"{self.render('review_author', author=author)}\n\n{user}"
         return [Message("system", self.render("review_system")), Message("user", user)]
 
     # --- training samples -----------------------------------------------------------------------

@@ -9,7 +9,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from fair_core.committee_stats import committee_stats
 from fair_core.evaluation import run_accuracy_rows
+from fair_core.report.committee import committee_html
+from fair_core.report.markdown import interval_cell
 from fair_core.report.plots import (
     REVIEW_PLOT,
     data_uri,
@@ -19,7 +22,7 @@ from fair_core.report.plots import (
     review_score_counts,
     train_record,
 )
-from fair_core.report.summary import acceptance_rows, cost_rows, round_summary
+from fair_core.report.summary import RATES, acceptance_rows, cost_rows, display_summary, round_summary
 from fair_core.store.parquet import RoundStore, RunStore, atomic_write_bytes
 
 REPORT_FILE = "report.html"
@@ -95,7 +98,8 @@ def _summary(store: RoundStore, saved: Mapping[str, Any] | None, teachers: Seque
 
 
 def _summary_table(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """One row per number, one column per round (many numbers, few rounds)."""
+    """One row per number, one column per round (many numbers, few rounds); accuracies with n and 95% CI."""
+    summaries = [display_summary(s) for s in summaries]
     keys = list(dict.fromkeys(k for s in summaries for k in s if k != "round"))
     head = "".join(f"<th>round {_e(s['round'])}</th>" for s in summaries)
     body = "".join(
@@ -124,6 +128,8 @@ def _round_section(store: RoundStore, teachers: Sequence[str], summary: Mapping[
         parts.append(
             _note("No peer reviews in this round (no mistakes, review disabled, or not reached yet).")
         )
+    if reviews or store.exists("rationales"):
+        parts.append(committee_html(committee_stats(store)))  # acceptance, agreement, cost per teacher
     parts.append("<h3>Training loss</h3>")
     drawn = loss_plot(store)
     if drawn is None:
@@ -160,9 +166,11 @@ def render_run_report(data_dir: str | Path, run_id: str) -> str:
     manifests = [s.manifest() for s in stores]
     teachers = _teachers(manifests)
     summaries = [_summary(s, m.get("summary"), teachers) for s, m in zip(stores, manifests, strict=True)]
+    correct, n = RATES["test_accuracy_after"]
     for before, after in pairwise(summaries):  # round k starts from k-1's student
         if after.get("test_accuracy_before") is None:
             after["test_accuracy_before"] = before.get("test_accuracy_after")
+            after["test_correct_before"], after["test_n_before"] = before.get(correct), before.get(n)
     hashes = sorted({str(m["config_hash"]) for m in manifests if m.get("config_hash")})
     config = next((m["config"] for m in reversed(manifests) if m.get("config")), {})
     facts = {
@@ -186,9 +194,14 @@ def render_run_report(data_dir: str | Path, run_id: str) -> str:
     accuracy = run_accuracy_rows(run)
     if accuracy:
         title = f"FAIR run {run_id}"
+        shown = [
+            {k: v for k, v in r.items() if k not in ("accuracy_low", "accuracy_high")}
+            | {"95% CI": interval_cell(r)}
+            for r in accuracy
+        ]
         body += [
-            _image(plot_accuracy(accuracy, title), "accuracy per round"),
-            _table(accuracy, ("table", "split", "dataset", "model")),
+            _image(plot_accuracy(accuracy, title), "accuracy per round (bars: 95% interval)"),
+            _table(shown, ("table", "split", "dataset", "model", "interval", "95% CI", "seed_accuracies")),
         ]
     else:
         body.append(_note("No student answers evaluated yet."))

@@ -1,4 +1,5 @@
-"""Report plots as PNG: accuracy per round, review-score histogram per teacher, the student's loss curve."""
+"""Report plots as PNG: accuracy per round (95% error bars), review-score histogram per teacher, the loss
+curve."""
 
 from __future__ import annotations
 
@@ -44,20 +45,32 @@ def _figure_class() -> Any:
     return Figure
 
 
+def error_bars(values: Sequence[float], lows: Sequence[float | None], highs: Sequence[float | None]) -> Any:
+    """matplotlib's `yerr` (2 x N distances below and above) of values with optional interval bounds; a
+    point without an interval gets no bar."""
+    below = [v - lo if lo is not None else 0.0 for v, lo in zip(values, lows, strict=True)]
+    above = [hi - v if hi is not None else 0.0 for v, hi in zip(values, highs, strict=True)]
+    return [[max(b, 0.0) for b in below], [max(a, 0.0) for a in above]]
+
+
 def plot_accuracy(rows: Sequence[Mapping[str, Any]], title: str = "Student accuracy per round") -> bytes:
-    """A PNG of accuracy against the student's round index, one line per split and dataset (Agg backend)."""
-    series: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    """A PNG of accuracy against the student's round index, one line per split and dataset, with each
+    point's 95% interval (`accuracy_low`/`accuracy_high`) as an error bar (Agg backend)."""
+    series: dict[tuple[str, str], dict[int, tuple[float, float | None, float | None]]] = defaultdict(dict)
     for row in rows:
-        series[(row["split"], row["dataset"])][int(row["student"])] = float(row["accuracy"])
+        point = (float(row["accuracy"]), row.get("accuracy_low"), row.get("accuracy_high"))
+        series[(row["split"], row["dataset"])][int(row["student"])] = point
     figure = _figure_class()(figsize=(6.4, 4.0), dpi=100)
     axes = figure.add_subplot()
     for (split, dataset), points in sorted(series.items()):
         xs = sorted(points)
-        axes.plot(xs, [points[x] for x in xs], marker="o", label=f"{dataset} {split}")
+        ys = [points[x][0] for x in xs]
+        yerr = error_bars(ys, [points[x][1] for x in xs], [points[x][2] for x in xs])
+        axes.errorbar(xs, ys, yerr=yerr, marker="o", capsize=3, label=f"{dataset} {split}")
     students = sorted({int(r["student"]) for r in rows}) or [0]
     axes.set_xticks(students, [f"student_{k}" for k in students])
     axes.set_ylim(-0.03, 1.03)  # points at 0 or 1 stay visible
-    axes.set_ylabel("accuracy")
+    axes.set_ylabel("accuracy (bars: 95% interval)")
     axes.set_xlabel("student (after k rounds)")
     axes.set_title(title)
     axes.grid(alpha=0.3)

@@ -1,4 +1,5 @@
-"""Round summaries computed from the stored tables: accuracy, mistakes, calls, acceptance per teacher."""
+"""Round summaries computed from the stored tables: accuracy (with n and a 95% Wilson interval), mistakes,
+calls, acceptance per teacher; and their display form."""
 
 from __future__ import annotations
 
@@ -7,10 +8,52 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fair_core.evaluation import accuracy
+from fair_core.stats import Proportion, format_rate, of_rows, proportion
 from fair_core.store.parquet import RoundStore
 
 #: `teacher_calls.status` values of a call that got no usable reply.
 FAILED = ("error", "fatal")
+
+#: Every accuracy of a summary and its companions: rate key -> (correct key, n key). Each rate also has
+#: `<rate>_low` / `<rate>_high`, its 95% Wilson interval (None without answers).
+RATES = {
+    "train_accuracy": ("train_correct", "train_questions"),
+    "test_accuracy_before": ("test_correct_before", "test_n_before"),
+    "test_accuracy_after": ("test_correct_after", "test_n_after"),
+}
+
+
+def rate_fields(key: str, rate: Proportion) -> dict[str, Any]:
+    """The summary fields of accuracy `key` (a RATES key): the rate, correct, n, interval bounds."""
+    correct, n = RATES[key]
+    return {key: rate.rate, correct: rate.k, n: rate.n, f"{key}_low": rate.low, f"{key}_high": rate.high}
+
+
+def summary_rate(summary: Mapping[str, Any], key: str) -> Proportion | None:
+    """Accuracy `key` of a summary as a Proportion (None when the summary has no counts for it, e.g. one
+    saved before counts were kept, or an accuracy that is not known)."""
+    correct, n = RATES[key]
+    if summary.get(correct) is None or not summary.get(n):
+        return None
+    return proportion(int(summary[correct]), int(summary[n]))
+
+
+#: Companion keys that the display form folds into the accuracy they belong to.
+COMPANIONS = frozenset(
+    k for key, (correct, n) in RATES.items() for k in (correct, n, f"{key}_low", f"{key}_high")
+) - {"train_questions"}
+
+
+def display_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A summary for people: each accuracy as "62.5% (20/32, 95% CI 45.3-77.1%)" when its counts are
+    known, its companion keys (correct, n, interval bounds) folded into it; other values unchanged."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key in COMPANIONS:
+            continue
+        rate = summary_rate(summary, key) if key in RATES else None
+        out[key] = format_rate(rate) if rate is not None else value
+    return out
 
 
 def call_mode(call: Mapping[str, Any]) -> str:
@@ -20,14 +63,19 @@ def call_mode(call: Mapping[str, Any]) -> str:
 
 def call_counts(calls: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """`teacher_calls` (rows), `requests_sent` (to a provider, online or batch), `from_cache` (the reply
-    cache, a repeat of a request inside one run included) and `failed_calls` (status error or fatal)."""
+    cache, a repeat of a request inside one run included) and `failed_calls` (status error or fatal: for a
+    replayed committee, the calls its recording does not have); with a replayed committee also
+    `replayed_calls` (answered from the recording, nothing sent)."""
     modes = Counter(call_mode(c) for c in calls)
-    return {
+    counts = {
         "teacher_calls": len(calls),
         "requests_sent": modes["online"] + modes["batch"],
         "from_cache": modes["cache"],
         "failed_calls": sum(c["status"] in FAILED for c in calls),
     }
+    if modes["replay"]:
+        counts["replayed_calls"] = modes["replay"]
+    return counts
 
 
 def round_summary(store: RoundStore, teachers: Sequence[str]) -> dict[str, Any]:
@@ -36,14 +84,15 @@ def round_summary(store: RoundStore, teachers: Sequence[str]) -> dict[str, Any]:
     calls = store.rows_if_present("teacher_calls")
     acceptance = store.rows_if_present("acceptance")
     samples = store.rows_if_present("training_samples")
+    before, after = store.rows_if_present("baseline_evaluation"), store.rows_if_present("evaluation")
     summary: dict[str, Any] = {
         "round": store.round,
         "student": outputs[0]["model"] if outputs else None,
         "train_questions": len(outputs),
         "train_accuracy": accuracy(outputs),
         "mistakes": len(store.rows_if_present("mistakes")),
-        "test_accuracy_before": accuracy(store.rows_if_present("baseline_evaluation")),
-        "test_accuracy_after": accuracy(store.rows_if_present("evaluation")),
+        "test_accuracy_before": accuracy(before),
+        "test_accuracy_after": accuracy(after),
         **call_counts(calls),
         "prompt_tokens": sum(int(c["prompt_tokens"] or 0) for c in calls),
         "completion_tokens": sum(int(c["completion_tokens"] or 0) for c in calls),
@@ -54,6 +103,13 @@ def round_summary(store: RoundStore, teachers: Sequence[str]) -> dict[str, Any]:
     summary.update(cost_summary(calls))
     summary["rationales"] = len(acceptance)
     summary.update(acceptance_summary(acceptance, teachers))
+    answers = {"train_accuracy": outputs, "test_accuracy_before": before, "test_accuracy_after": after}
+    for key, rows in answers.items():  # n and the 95% interval of each accuracy (None: not known here)
+        correct, n = RATES[key]
+        rate = of_rows(rows)
+        summary[correct] = rate.k if rows else None
+        summary[n] = rate.n if rows or key == "train_accuracy" else None
+        summary[f"{key}_low"], summary[f"{key}_high"] = rate.low, rate.high
     return summary
 
 

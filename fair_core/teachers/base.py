@@ -28,6 +28,7 @@ PROVIDER_MODULES: dict[str, str] = {
     "openai": "fair_core.teachers.openai_provider",
     "gemini": "fair_core.teachers.gemini_provider",
     "mistral": "fair_core.teachers.mistral_provider",
+    "replay": "fair_core.teachers.replay_provider",  # answered from a recording (TeacherCaller), never sent
 }
 
 

@@ -3,145 +3,47 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from fair_core.config import TeacherConfig
 from fair_core.teachers.base import ChatRequest, TeacherProvider, build_provider
 from fair_core.teachers.batch import BatchProvider, build_batch_provider
 from fair_core.teachers.batch_runner import BatchRun, run_batch_requests
 from fair_core.teachers.cache import ResponseCache
-from fair_core.teachers.cost import CallMode, Price, call_cost, price_for, warn_unpriced
+from fair_core.teachers.calls import (
+    STATUSES,
+    CallOutcome,
+    CallRole,
+    PlannedCall,
+    Progress,
+    TeacherBatchIncomplete,
+    TeacherUnavailable,
+    call_rows,
+    response_cache_path,
+)
+from fair_core.teachers.cost import Price, price_for, warn_unpriced
 from fair_core.teachers.engine import CallOptions, CallResult, run_requests_sync
 from fair_core.teachers.integrity import check_reply_cache
 from fair_core.teachers.keys import SecretLoader, describe_teacher, resolve_api_key
-from fair_core.teachers.ledger import BudgetExceeded
 from fair_core.teachers.runtime import get_runtime
 from fair_core.teachers.tracking import EngineProgress
 
 logger = logging.getLogger(__name__)
 
-CallRole = Literal["feedback", "rationale", "review"]
-#: `progress(done, total, info)`: requests done of total and a short status line.
-Progress = Callable[[int, int, str], None]
-STATUSES = ("ok", "refused", "error", "fatal")
-
-
-class TeacherUnavailable(RuntimeError):
-    """A teacher cannot work at all (bad key, no access): the round goes on without it; not retried."""
-
-
-class TeacherBatchIncomplete(RuntimeError):
-    """Some requests of a batch failed after their retries; finished replies are kept in the cache."""
-
-
-@dataclass(frozen=True)
-class PlannedCall:
-    """One request to send, with what it is about (for the `teacher_calls` table)."""
-
-    request: ChatRequest
-    role: CallRole
-    example_id: str
-    target: str | None = None
-
-
-def response_cache_path(data_dir: str | Path) -> Path:
-    """Where a data directory keeps the teacher response cache (and its sidecar tables)."""
-    return Path(data_dir).expanduser() / "cache" / "teacher_responses.sqlite"
-
-
-def call_rows(
-    planned: Sequence[PlannedCall],
-    results: Sequence[CallResult],
-    prices: Mapping[str, Price | None] | None = None,
-) -> list[dict[str, Any]]:
-    """Rows of the `teacher_calls` table (one per request, reply text, usage and cost included).
-
-    `mode` is how the reply came: `online`, `batch` or `cache` (also a repeat of a request already in this
-    batch). `cost_usd` is what this run paid for the row (0 from the cache); `billed_usd` is what the reply
-    cost when it was obtained (batch replies at the batch price), so cached rows keep their price visible.
-    Teachers without a price (see `fair_core.teachers.cost`) cost 0.
-    """
-    rows = []
-    paid: set[str] = set()
-    for plan, result in zip(planned, results, strict=True):
-        response = result.response
-        key = plan.request.key()
-        origin: CallMode = "batch" if response.meta.get("mode") == "batch" else "online"
-        billed = 0.0
-        if response.status in ("ok", "refused"):
-            price = (prices or {}).get(plan.request.teacher)
-            billed = call_cost(price, response.prompt_tokens, response.completion_tokens, origin)
-        mode: CallMode = "cache" if result.cached or key in paid else origin
-        if mode != "cache":
-            paid.add(key)
-        rows.append(
-            {
-                "request_key": key,
-                "teacher": plan.request.teacher,
-                "role": plan.role,
-                "example_id": plan.example_id,
-                "target": plan.target,
-                "provider": plan.request.provider,
-                "model": plan.request.model,
-                "status": response.status,
-                "text": response.text,
-                "error": response.error,
-                "prompt_tokens": response.prompt_tokens,
-                "completion_tokens": response.completion_tokens,
-                "latency_s": response.latency_s,
-                "cached": result.cached,
-                "attempts": result.attempts,
-                "mode": mode,
-                "cost_usd": 0.0 if mode == "cache" else billed,
-                "billed_usd": billed,
-            }
-        )
-    return rows
-
-
-@dataclass
-class CallOutcome:
-    """The `teacher_calls` rows of one `TeacherCaller.call`, its `batch_jobs` rows (None when online),
-    and what `check` judges: the budget stop message, the teacher's description, the run's spend."""
-
-    calls: list[dict[str, Any]]
-    jobs: list[dict[str, Any]] | None
-    label: str = ""
-    teacher: str = ""
-    run_total_usd: float = 0.0
-    budget_stop: str | None = field(default=None, repr=False)
-
-    def statuses(self) -> dict[str, int]:
-        return {s: sum(r["status"] == s for r in self.calls) for s in STATUSES}
-
-    def describe(self) -> str:
-        """The one log line: calls, cache hits, statuses, paid now and the run's total."""
-        cached = sum(r["cached"] for r in self.calls)
-        paid = sum(r["cost_usd"] for r in self.calls)
-        return (
-            f"{self.label}: {len(self.calls)} calls, {cached} from cache, statuses {self.statuses()}, "
-            f"${paid:.4f} paid (run total ${self.run_total_usd:.4f})"
-        )
-
-    def check(self) -> None:
-        """Raise `BudgetExceeded`, `TeacherUnavailable` (a fatal error) or `TeacherBatchIncomplete` (errors
-        after retries), in that order; return when every request has a reply."""
-        if self.budget_stop is not None:
-            raise BudgetExceeded(self.budget_stop)
-        by_status = self.statuses()
-        if by_status["fatal"]:
-            first = next(r["error"] for r in self.calls if r["status"] == "fatal")
-            raise TeacherUnavailable(f"{self.teacher} stopped: {first}")
-        if by_status["error"]:
-            first = next(r["error"] for r in self.calls if r["status"] == "error")
-            raise TeacherBatchIncomplete(
-                f"{self.teacher} {self.label}: {by_status['error']} of {len(self.calls)} requests failed "
-                f"after retries (first: {first}). Finished replies are cached; a retry sends only the "
-                "missing ones."
-            )
+__all__ = [
+    "STATUSES",
+    "CallOutcome",
+    "CallRole",
+    "PlannedCall",
+    "Progress",
+    "TeacherBatchIncomplete",
+    "TeacherCaller",
+    "TeacherUnavailable",
+    "call_rows",
+    "response_cache_path",
+]
 
 
 class TeacherCaller:
@@ -164,7 +66,7 @@ class TeacherCaller:
         origin: str = "",
     ) -> None:
         self.teacher, self.run_id, self.budget_usd = teacher, run_id, budget_usd
-        self.cache_path = response_cache_path(data_dir)
+        self.data_dir, self.cache_path = data_dir, response_cache_path(data_dir)
         self.secret_loader, self.refresh, self.origin = secret_loader, refresh, origin
 
     def __repr__(self) -> str:
@@ -177,6 +79,10 @@ class TeacherCaller:
         teacher = self.teacher
         if not planned:
             return CallOutcome([], None, label, describe_teacher(teacher))
+        if teacher.provider == "replay":  # answered from its recording: no key, no cache, nothing sent
+            from fair_core.teachers.replay_provider import replay_calls
+
+            return replay_calls(teacher, planned, label, self.data_dir, self.run_id, progress)
         if self.origin:
             planned = [replace(p, request=replace(p.request, origin=self.origin)) for p in planned]
         api_key = resolve_api_key(teacher, self.secret_loader)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CallMode = Literal["online", "batch", "cache"]
+#: How a reply came; `replay`: from a recording (`provider: replay`), never sent and never paid.
+CallMode = Literal["online", "batch", "cache", "replay"]
 
 #: Batch APIs (OpenAI, Gemini, Mistral) bill half the online price.
 BATCH_DISCOUNT = 0.5
@@ -58,8 +59,8 @@ class Price:
     source: str = "table"
 
     def cost(self, prompt_tokens: int, completion_tokens: int, mode: CallMode = "online") -> float:
-        """USD for one call; `batch` gets the batch discount, `cache` costs nothing."""
-        if mode == "cache":
+        """USD for one call; `batch` gets the batch discount, `cache` and `replay` cost nothing."""
+        if mode in ("cache", "replay"):
             return 0.0
         usd = (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
         return usd * BATCH_DISCOUNT if mode == "batch" else usd
@@ -73,7 +74,10 @@ def _table_price(model: str) -> tuple[float, float] | None:
 
 
 def price_for(cfg: TeacherConfig) -> Price | None:
-    """The teacher's price: its config overrides, else the table's entry for its model, else None."""
+    """The teacher's price: its config overrides, else the table's entry for its model, else None; a
+    replayed teacher (`provider: replay`) costs nothing whatever its model."""
+    if cfg.provider == "replay":
+        return Price(0.0, 0.0, "replay")
     table = _table_price(cfg.model)
     if cfg.price_input_per_mtok is None and cfg.price_output_per_mtok is None:
         return Price(*table) if table else None

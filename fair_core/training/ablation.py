@@ -9,6 +9,7 @@ from typing import Any
 
 from fair_core.config import ReviewConfig, TrainingConfig
 from fair_core.records import TrainSample
+from fair_core.review_plan import review_settings
 
 
 def effective_alpha(cfg: TrainingConfig) -> float:
@@ -29,12 +30,7 @@ def training_set_settings(training: TrainingConfig, review: ReviewConfig | None 
         "rationale_prompt": training.rationale_prompt,
     }
     if review is not None:
-        settings |= {
-            "peer_review": review.enabled,
-            "review_threshold": review.threshold,
-            "min_valid_scores": review.min_valid_scores,
-            "gold_check": review.gold_check,
-        }
+        settings |= review_settings(review)
     return settings
 
 

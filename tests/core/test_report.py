@@ -52,6 +52,17 @@ def test_round_plots_and_summary_from_the_store(tmp_path: Path) -> None:
     assert (summary["accepted_gpt"], summary["rationales_gpt"], summary["acceptance_gpt"]) == (2, 2, 1.0)
     assert (summary[f"accepted_{EVIL}"], summary[f"acceptance_{EVIL}"]) == (0, 0.0)
     assert round_summary(r1, ["gpt"])["acceptance_gpt"] is None  # nothing judged yet
+    # every accuracy keeps its key and gains n, correct and its 95% Wilson interval
+    assert summary["test_accuracy_after"] == 0.5 and (
+        summary["test_correct_after"],
+        summary["test_n_after"],
+    ) == (1, 2)
+    assert (summary["test_accuracy_after_low"], summary["test_accuracy_after_high"]) == pytest.approx(
+        (0.0945, 0.9055), abs=1e-4
+    )
+    assert (summary["train_correct"], summary["train_questions"], summary["test_n_before"]) == (1, 3, 2)
+    later = round_summary(r1, ["gpt"])  # not evaluated yet: unknown, not 0 of 0
+    assert later["test_n_after"] is None and later["test_accuracy_after_low"] is None
     assert all(isinstance(v, str | int | float | None) for v in summary.values())  # flat, JSON-friendly
     costs = {(r["provider"], r["role"]): r for r in cost_rows(r0.rows("teacher_calls"))}
     assert costs[("gemini", "review")]["calls"] == 2 and costs[("gemini", "review")]["from_cache"] == 1
@@ -73,7 +84,10 @@ def test_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "Teacher calls and cost per provider and role" in page and "gemini" in page
     assert "$0.7500" in page  # round 0's cost
     # round 1 has no saved summary: it started from round 0's trained student
-    assert "<tr><td>test_accuracy_before</td><td>0.0%</td><td>50.0%</td></tr>" in page
+    before = "<tr><td>test_accuracy_before</td><td>0.0% (0/2, 95% CI 0.0-65.8%)</td>"
+    assert before + "<td>50.0% (1/2, 95% CI 9.5-90.5%)</td></tr>" in page  # n and Wilson interval
+    assert "test_n_before" not in page and "test_accuracy_after_low" not in page  # folded into the cell
+    assert '<td class="text">6.1-79.2%</td>' in page  # the accuracy table's 95% CI column (1/3)
     # round 1 is still running: notes instead of plots
     round_1 = page.split('id="round-1"')[1]
     assert "has not finished" in round_1 and "No peer reviews" in round_1 and "No trained model" in round_1

@@ -61,3 +61,27 @@ def test_run_report_embeds_the_accuracy_plot_as_a_data_uri(tmp_path: Path) -> No
     assert text.startswith("# FAIR run run-x") and "accuracy_plot" not in text.split("![")[0]
     assert f"]({data_uri(png)})" in text and "Plot file: `/r/accuracy.png`" in text
     assert "](data:" not in run_report("run-x", summaries)  # no plot file yet
+
+
+def test_every_shown_accuracy_has_its_n_and_interval(tmp_path: Path) -> None:
+    from fair_core.report.markdown import accuracy_markdown, round_report
+    from fair_core.report.plots import error_bars
+    from fair_core.report.summary import display_summary, round_summary
+
+    run = build_run(tmp_path)
+    summary = round_summary(run.round(0), ["gpt"])
+    shown = display_summary(summary)
+    assert shown["test_accuracy_after"] == "50.0% (1/2, 95% CI 9.5-90.5%)"
+    assert shown["train_accuracy"] == "33.3% (1/3, 95% CI 6.1-79.2%)" and shown["train_questions"] == 3
+    assert not {"test_n_after", "test_correct_after", "train_accuracy_low"} & set(shown)
+    assert display_summary({"test_accuracy_after": 0.5})["test_accuracy_after"] == 0.5  # an old summary
+    report = round_report("r", 0, summary, {})
+    assert "| 50.0% (1/2, 95% CI 9.5-90.5%) |" in report and "test_n_after" not in report
+    rows = accuracy_rows(run.round(0))
+    test = next(r for r in rows if r["table"] == "evaluation")
+    assert (test["examples"], test["correct"], test["interval"]) == (2, 1, "wilson")
+    assert "| 2 | 1 | 50.0% | 9.5-90.5% |" in accuracy_markdown(rows)
+    seeds = {**test, "interval": "t over seeds", "accuracy_low": 0.41, "accuracy_high": 0.452}
+    assert accuracy_markdown([seeds]).endswith("| t 41.0-45.2% |\n")
+    assert "| - |" in accuracy_markdown([{**test, "accuracy_low": None}])
+    assert error_bars([0.5, 0.2], [0.1, None], [0.9, None]) == [[0.4, 0.0], [0.4, 0.0]]

@@ -60,3 +60,44 @@ def test_console_summary_table_labels_the_call_counts() -> None:
     text = console.export_text()
     assert "sent to a provider" in text and "from cache" in text and "failed" in text
     assert "33.3%" in text and "not cached" not in text
+
+
+def test_console_summary_table_shows_n_and_interval_of_each_accuracy() -> None:
+    from rich.console import Console
+
+    from flows.console import summary_table
+
+    summary = {"round": 0, "test_accuracy_after": 20 / 32, "test_correct_after": 20, "test_n_after": 32}
+    console = Console(width=120, record=True)
+    console.print(summary_table([summary, {"round": 1, "test_accuracy_after": 0.5}], "t"))
+    text = console.export_text()
+    assert "62.5% (20/32)" in text and "95% CI 45.3%-77.1%" in text
+    assert "50.0%" in text  # a summary saved before counts were kept: the rate alone
+
+
+def test_publish_comparison_writes_the_page_and_both_artifacts(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from fair_core.report.compare import Variant
+    from tasks.report import publish_comparison
+    from tests.core.report.compare_runs import build
+
+    build(tmp_path, "cmp-a", ["1100110000"])
+    build(tmp_path, "cmp-b", ["1111110001"])
+    out = tmp_path / "sweep.html"
+
+    @flow(name="test-comparison")
+    def comparison_flow() -> str:
+        variants = [Variant("a", "cmp-a"), Variant("b", "cmp-b")]
+        return publish_comparison(str(tmp_path), variants, str(out), key="test-cmp")
+
+    markdown = comparison_flow()
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert markdown.count("](data:image/png;base64,") == 2 and "+30.0 pts" in markdown
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["test-cmp", "test-cmp-report"]))
+        )
+    by_type = {a.type: str(a.data) for a in found}
+    assert "70.0% (7/10, 95% CI 39.7-89.2%)" in by_type["table"] and "McNemar" in by_type["markdown"]

@@ -55,7 +55,7 @@ def test_sampled_evaluation_repeats_with_its_seed(tiny_config) -> None:
 
 @flow(name="test-summaries")
 def summaries_flow(where_0: RoundRef, where_1: RoundRef) -> list[dict]:
-    return [summarize_round(where_0, ["gpt"]), summarize_round(where_1, ["gpt"])]
+    return [summarize_round(where_0, ["gpt"]), summarize_round(where_1, ["gpt"], 0.5)]
 
 
 def _generation_rows(ids: list[str], split: str, correct: list[bool]) -> list[dict]:
@@ -99,6 +99,9 @@ def test_round_summary_has_accuracy_per_dataset_a_plot_and_artifacts(tmp_path: P
     summaries = summaries_flow(RoundRef(str(tmp_path), "acc-run", 0), RoundRef(str(tmp_path), "acc-run", 1))
     assert [s["dataset"] for s in summaries] == ["gsm8k,svamp", "gsm8k,svamp"]
     assert [s["test_accuracy_after"] for s in summaries] == [0.5, 0.75]
+    # round 1 starts from round 0's student: its "before" gets round 0's evaluation counts and interval
+    assert (summaries[1]["test_correct_before"], summaries[1]["test_n_before"]) == (2, 4)
+    assert summaries[1]["test_accuracy_before_low"] == summaries[0]["test_accuracy_after_low"]
     plot = Path(summaries[1]["accuracy_plot"])
     assert plot == run.root / "accuracy.png" and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     accuracy = run.round(1).manifest()["accuracy"]

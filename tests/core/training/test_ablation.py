@@ -164,5 +164,8 @@ def test_settings_record_every_switch() -> None:
         "review_threshold": 3.0,
         "min_valid_scores": 1,
         "gold_check": False,
+        "aggregation": "mean",
+        "reviewers_per_rationale": "all others",
+        "show_author": False,
     }
     assert training_set_settings(TrainingConfig())["teachers"] == "mixed"
