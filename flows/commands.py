@@ -111,17 +111,23 @@ def user_errors() -> tuple[type[Exception], ...]:
     )
 
 
-def guarded(config: FairConfig, body: Callable[[], T], what: str | None = None) -> T:
+def guarded(
+    config: FairConfig,
+    body: Callable[[], T],
+    what: str | None = None,
+    before: AbstractContextManager[Any] | None = None,
+) -> T:
     """Run `body` (the work of `fair run` or `fair sweep`) on the run's own Prefect server, with the live
     progress display on a terminal: a user error is one line (exit 2), Ctrl-C or SIGTERM stops it cleanly
-    (exit 130), a provider that kept failing names the resume command."""
+    (exit 130), a provider that kept failing names the resume command. `before` is entered first (the
+    run's lock: a run already running is refused before a server starts)."""
     from fair_core.progress import using_sink
     from fair_core.teachers.caller import TeacherBatchIncomplete
     from flows.console import RichProgressSink, console
 
     with stop_on_signals():
         try:
-            with run_server():
+            with before or nullcontext(), run_server():  # `before`: e.g. the run lock, refused at once
                 if console.is_terminal:
                     with RichProgressSink() as sink, using_sink(sink):
                         return body()
@@ -156,11 +162,8 @@ def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) ->
     def waiting(locked: RunLocked) -> None:
         console.print(f"waiting for run {config.run_id()}: {describe_holder(locked.holder)} runs it")
 
-    def body() -> Any:
-        with run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting):
-            return run_pipeline(config, refresh, checked=True)
-
-    result = guarded(config, body)
+    lock = run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting)
+    result = guarded(config, lambda: run_pipeline(config, refresh, checked=True), before=lock)
     console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
     if result.simulator_requests is not None:
         console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")

@@ -5,8 +5,8 @@ the CLI (preflight, the runs' locks, the offline simulator)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,13 +82,11 @@ def fair_sweep(config: FairConfig, sweep: SweepConfig, refresh: bool = False) ->
             summaries[v.run_id] = future.result()
             last = summaries[v.run_id][-1] if summaries[v.run_id] else {}
             print(
-                f"sweep {name}: run {i}/{len(variants)} done: {v.label} seed {v.seed} ({v.run_id}), "
+                f"sweep {name}: run {i}/{len(variants)} done: {v.label}{_seed(v)} ({v.run_id}), "
                 f"test accuracy {accuracy_text(last)}"
             )
         else:
-            failed.append(
-                f"{v.label} seed {v.seed} ({v.run_id}): {future.state.message or future.state.name}"
-            )
+            failed.append(f"{v.label}{_seed(v)} ({v.run_id}): {future.state.message or future.state.name}")
     finished = [v for v in variants if v.run_id in summaries]
     report = sweep_report(config.run.data_dir, name, finished, reference) if finished else None
     if failed:
@@ -102,6 +100,10 @@ def fair_sweep(config: FairConfig, sweep: SweepConfig, refresh: bool = False) ->
         "runs": {v.run_id: v.label for v in variants},
         "summaries": summaries,
     }
+
+
+def _seed(variant: Variant) -> str:
+    return "" if variant.seed is None else f" seed {variant.seed}"
 
 
 def accuracy_text(summary: dict[str, Any]) -> str:
@@ -123,6 +125,15 @@ class SweepRun:
         return Path(self.result["report"]) if self.result.get("report") else None
 
 
+@contextmanager
+def run_locks(data_dir: str, variants: Sequence[Variant], wait: bool = False) -> Iterator[None]:
+    """Every run's lock for the block (`RunLocked` naming the first held elsewhere; `wait`: until free)."""
+    with ExitStack() as stack:
+        for run_id in dict.fromkeys(v.run_id for v in variants):
+            stack.enter_context(run_lock(data_dir, run_id, wait=wait))
+        yield
+
+
 def run_sweep(
     config: FairConfig, sweep: SweepConfig, refresh: bool = False, wait: bool = False, checked: bool = False
 ) -> SweepRun:
@@ -134,10 +145,7 @@ def run_sweep(
         for v in variants:
             preflight(v.config)
     flow_ = fair_sweep.with_options(task_runner=ThreadPoolTaskRunner(max_workers=sweep.parallel))
-    with ExitStack() as stack:
-        for run_id in dict.fromkeys(v.run_id for v in variants):
-            stack.enter_context(run_lock(config.run.data_dir, run_id, wait=wait))
-        served, simulator = stack.enter_context(simulated_teachers(config))
+    with run_locks(config.run.data_dir, variants, wait), simulated_teachers(config) as (served, simulator):
         named = sweep.model_copy(update={"name": sweep_id(config, sweep, variants)})
         result = flow_(served, named, refresh)
         return SweepRun(result, variants, simulator.stats["requests"] if simulator else None)

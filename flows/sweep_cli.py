@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         from flows.commands import user_errors
         from flows.console import console
         from flows.preflight import preflight
-        from flows.sweep import SweepIncomplete, run_sweep
+        from flows.sweep import SweepIncomplete, run_locks, run_sweep
         from tasks.sharing import round0_identity
 
         base = load(config, set_, data_dir)
@@ -113,8 +113,11 @@ def register(app: typer.Typer) -> None:
         except user_errors() as err:
             fail(str(err))
         console.print(f"[bold]FAIR sweep[/bold] {sid}: {len(variants)} runs")
+        locks = run_locks(base.run.data_dir, variants, wait)  # a run held elsewhere: refused before a server
         try:
-            done = guarded(base, lambda: run_sweep(base, plan, refresh, wait, checked=True), f"sweep {sid}")
+            done = guarded(
+                base, lambda: run_sweep(base, plan, refresh, wait, checked=True), f"sweep {sid}", locks
+            )
         except SweepIncomplete as err:
             fail(str(err))
         from fair_core.report.compare import compare_runs
