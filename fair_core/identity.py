@@ -50,6 +50,7 @@ VOLATILE: Mapping[str, str] = {
     # --- training: checkpoints and memory -----------------------------------------------------------------
     "training.save_steps": "how often a checkpoint is saved for resume; the steps are the same",
     "training.gradient_checkpointing": "activations recomputed (RNG kept): memory vs time, same gradients",
+    "training.report_to": "where training metrics are sent, not what is trained",
     # --- simulator ----------------------------------------------------------------------------------------
     "simulator.latency_ms": "how slowly the simulator replies",
 }

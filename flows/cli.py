@@ -1,6 +1,4 @@
-"""The `fair` command: `fair demo`, `fair run`, `fair estimate`, `fair import-reference`, `fair summary`,
-`fair report`; experiments (`fair sweep`, `fair compare`) and operations (`fair up`, `serve`, `resume`,
-`student-ready`) from their own modules."""
+"""The `fair` command line (typer app): every command, registered from its module."""
 
 from __future__ import annotations
 
@@ -11,17 +9,52 @@ from typing import Annotated
 
 import typer
 
-from flows.commands import fail, load, run_config
+from flows.commands import DataDirOption, data_dir_or_default, fail, load, run_config
 from flows.compare_cli import register as register_compare
+from flows.export_cli import register as register_export
 from flows.ops_cli import register as register_operations
+from flows.runs_cli import register as register_runs
 from flows.sweep_cli import register as register_sweep
+from flows.view_cli import register as register_view
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+HELP = (
+    "FAIR: fault-aware distillation of a small student from a committee of teacher LLMs, orchestrated "
+    "by Prefect. Start with `fair demo` (offline), `fair estimate -c CONFIG` (cost before spending) and "
+    "`fair run -c CONFIG`; then `fair runs`, `fair summary RUN_ID` and `fair report RUN_ID`. "
+    "`fair COMMAND -h` explains each command."
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=HELP,
+    rich_markup_mode="markdown",  # docstring lines join into paragraphs
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
+)
+
+
+def version_text() -> str:
+    """`fair --version`: the package version, and the git commit of a checkout (`0.5.0+1a2b3c4`)."""
+    from fair_core.store.parquet import code_version
+
+    return f"fair-distill {code_version()}"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
 
 
 @app.callback()
-def _setup() -> None:
-    """FAIR: fault-aware distillation from a committee of teacher LLMs, orchestrated by Prefect."""
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version (and git commit) and exit."
+        ),
+    ] = False,
+) -> None:
     # peft asks transformers a deprecated question on every load; it is noise for users
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     from flows.settings import prefect_defaults
@@ -33,10 +66,6 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config value: KEY=VALUE, e.g. training.epochs=2."),
 ]
-DataDirOption = Annotated[
-    Path | None, typer.Option(help="Where runs, caches and models go (default: config).")
-]
-
 
 RefreshOption = Annotated[
     bool, typer.Option("--refresh", help="Ask every teacher request again (ignore cached replies).")
@@ -100,7 +129,7 @@ def estimate(
 
     from fair_core.config import ConfigError
     from fair_core.datasets import load_examples
-    from fair_core.datasets.preflight import check_dataset
+    from fair_core.datasets.preflight import check_dataset, check_hub
     from fair_core.estimate import assumed_mistakes, estimate_round, estimate_table, mistakes_from_run
     from fair_core.store import StoreError
     from flows.console import console
@@ -108,6 +137,7 @@ def estimate(
     cfg = load(config, set_, data_dir)
     try:
         check_dataset(cfg.dataset)
+        check_hub(cfg.dataset)  # an unreachable Hub: one line at once, not ~24 s of retries
         examples = load_examples(cfg.dataset, cfg.dataset.train_split).examples
     except ConfigError as err:
         fail(str(err))
@@ -158,7 +188,7 @@ def estimate(
 def import_reference_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder with the paper code's *_round0.json files.")],
     run_id: Annotated[str, typer.Option(help="Run id to import into.")] = "reference-svamp",
-    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+    data_dir: DataDirOption = None,
     threshold: Annotated[float, typer.Option(help="Accept when the mean valid score is above this.")] = 3.0,
 ) -> None:
     """Import the paper code's round-0 outputs into the store and re-run our peer-review selection."""
@@ -169,7 +199,7 @@ def import_reference_cmd(
     from fair_core.store.reference import ReferenceFormatError, import_reference
     from flows.console import console
 
-    store = RunStore(data_dir, run_id).round(0)
+    store = RunStore(data_dir_or_default(data_dir), run_id).round(0)
     try:
         summary = import_reference(folder, store, on_skip=lambda m: logging.getLogger("fair").warning(m))
     except ReferenceFormatError as err:
@@ -194,24 +224,28 @@ def import_reference_cmd(
 
 @app.command()
 def summary(
-    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs).")],
-    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs; see `fair runs`).")],
+    data_dir: DataDirOption = None,
 ) -> None:
     """Print the per-round table of a finished or partial run from its manifests."""
+    from fair_core.run_list import read_json
     from fair_core.store import RunStore
-    from flows.console import console, summary_table
+    from flows.console import console, summary_table, teacher_labels
 
-    store = RunStore(data_dir, run_id)
-    rounds = [store.round(k).manifest().get("summary") for k in store.rounds()]
+    store = RunStore(data_dir_or_default(data_dir), run_id)
+    manifests = [store.round(k).manifest() for k in store.rounds()]
+    rounds = [m.get("summary") for m in manifests]
     if not any(rounds):
         fail(f"no round summaries under {store.root}")
-    console.print(summary_table([r for r in rounds if r], f"FAIR run {run_id}"))
+    config = read_json(store.config_path) or next((m["config"] for m in manifests if m.get("config")), {})
+    table = summary_table([r for r in rounds if r], f"FAIR run {run_id}", teacher_labels(config))
+    console.print(table)
 
 
 @app.command()
 def report(
-    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs).")],
-    data_dir: Annotated[Path, typer.Option(help="Data folder.")] = Path("data"),
+    run_id: Annotated[str, typer.Argument(help="Run id (folder under <data_dir>/runs; see `fair runs`).")],
+    data_dir: DataDirOption = None,
     out: Annotated[
         Path | None, typer.Option(help="HTML file to write (default: <data_dir>/runs/<run_id>/report.html).")
     ] = None,
@@ -221,7 +255,7 @@ def report(
     from fair_core.store import StoreError
 
     try:
-        path = write_run_report(data_dir, run_id, out)
+        path = write_run_report(data_dir_or_default(data_dir), run_id, out)
     except (FileNotFoundError, StoreError) as err:
         fail(str(err))
     typer.echo(str(path))
@@ -230,6 +264,9 @@ def report(
 register_operations(app)  # fair up, serve, resume, student-ready (flows/ops_cli.py)
 register_sweep(app)  # fair sweep (flows/sweep_cli.py)
 register_compare(app)  # fair compare (flows/compare_cli.py)
+register_runs(app)  # fair runs (flows/runs_cli.py)
+register_view(app)  # fair view (flows/view_cli.py)
+register_export(app)  # fair export (flows/export_cli.py)
 
 if __name__ == "__main__":
     app()

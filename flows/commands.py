@@ -10,13 +10,27 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from fair_core.config import ConfigError, FairConfig, load_config
 
 T = TypeVar("T")
+
+#: Where run-id commands (summary, report, runs, resume, compare, ...) look without `--data-dir`.
+DEFAULT_DATA_DIR = Path("data")
+DATA_DIR_HELP = (
+    "Data folder holding runs/, caches and models. Default: the config's run.data_dir for a command "
+    "given a config, else ./data."
+)
+#: The one `--data-dir` option of every command (None: the default above, see `data_dir_or_default`).
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP, show_default=False)]
+
+
+def data_dir_or_default(data_dir: Path | None) -> Path:
+    """`--data-dir` of a run-id command: the given folder, else ./data."""
+    return DEFAULT_DATA_DIR if data_dir is None else data_dir
 
 
 def fail(message: str) -> NoReturn:
@@ -141,9 +155,28 @@ def guarded(
             fail(f"{err}\nContinue with: fair resume {config.run_id()} --data-dir {data_dir}")
 
 
+def recorded(config: FairConfig, body: Callable[[], T]) -> T:
+    """`body` (a run's pipeline), with how it ended written to the run folder for `fair runs`: finished,
+    stopped (Ctrl-C, SIGTERM) or failed (the error's first line)."""
+    from fair_core.run_list import write_outcome
+
+    root = Path(config.run.data_dir).expanduser() / "runs" / config.run_id()
+    try:
+        result = body()
+    except KeyboardInterrupt:
+        write_outcome(root, "stopped")
+        raise
+    except BaseException as err:
+        write_outcome(root, "failed", (str(err).strip().splitlines() or [type(err).__name__])[0][:300])
+        raise
+    write_outcome(root, "finished")
+    return result
+
+
 def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) -> None:
     """Check the config, take the run lock, start the run's Prefect server, run the pipeline with a live
     progress display, then print the per-round table. Every user error exits 2 before any work."""
+    from fair_core.datasets.preflight import check_hub
     from fair_core.locks import RunLocked, describe_holder, run_lock
     from flows.console import console, summary_table
     from flows.pipeline import run_pipeline
@@ -151,6 +184,7 @@ def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) ->
 
     try:
         preflight(config)
+        check_hub(config.dataset)  # an unreachable Hub: one line now, not retries and tracebacks later
     except user_errors() as err:
         fail(str(err))
     console.print(
@@ -163,8 +197,11 @@ def run_config(config: FairConfig, refresh: bool = False, wait: bool = False) ->
         console.print(f"waiting for run {config.run_id()}: {describe_holder(locked.holder)} runs it")
 
     lock = run_lock(config.run.data_dir, config.run_id(), wait, on_wait=waiting)
-    result = guarded(config, lambda: run_pipeline(config, refresh, checked=True), before=lock)
-    console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}"))
+    result = guarded(
+        config, lambda: recorded(config, lambda: run_pipeline(config, refresh, checked=True)), before=lock
+    )
+    labels = {t.name: f"{t.provider} {t.model}" for t in config.teachers}
+    console.print(summary_table(result.summaries, f"FAIR run {config.run_id()}", labels))
     if result.simulator_requests is not None:
         console.print(f"Requests received by the teacher simulator in this run: {result.simulator_requests}")
     runs = Path(config.run.data_dir).expanduser() / "runs" / config.run_id()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.commands import fail
+from flows.commands import DataDirOption, data_dir_or_default, fail
 
 #: The CLI table's columns (the HTML page has them all).
 CLI_COLUMNS = (
@@ -28,7 +28,7 @@ DEFAULT_OUT = "compare.html"
 
 def compare(
     run_ids: Annotated[list[str], typer.Argument(help="Run ids (folders under <data_dir>/runs) to compare.")],
-    data_dir: Annotated[Path, typer.Option(help="Data folder holding runs/<run id>.")] = Path("data"),
+    data_dir: DataDirOption = None,
     reference: Annotated[
         str | None,
         typer.Option(help="Run id of the reference variant (default: the first run; its label's seeds too)."),
@@ -47,6 +47,7 @@ def compare(
     from fair_core.store import StoreError
     from fair_core.store.parquet import atomic_write_bytes
 
+    data_dir = data_dir_or_default(data_dir)
     try:
         variants = [read_variant(data_dir, run_id) for run_id in run_ids]
         label = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -114,15 +114,41 @@ def _summary_cell(summary: dict[str, Any], key: str) -> str:
     return f"{rate.rate:.1%} ({rate.k}/{rate.n})\n95% CI {rate.low:.1%}-{rate.high:.1%}"
 
 
-def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
+def teacher_labels(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """Teacher name -> "provider model" from a config (dict form), for the per-teacher cost rows."""
+    teachers = (config or {}).get("teachers") or []
+    return {
+        str(t.get("name")): f"{t.get('provider', 'openai')} {t.get('model', '?')}"
+        for t in teachers
+        if isinstance(t, Mapping)
+    }
+
+
+def summary_table(
+    summaries: Sequence[dict[str, Any]], title: str, teachers: Mapping[str, str] | None = None
+) -> Table:
     """The per-round table, one column per round (fits a narrow terminal): student accuracy (with n and a
-    95% interval), mistakes, teacher calls, rationales accepted per teacher, training samples."""
+    95% interval), mistakes, teacher calls, cost per teacher (`teachers`: name -> "provider model", shown
+    beside it) and per role, rationales accepted per teacher, training samples. Summaries saved before
+    costs were kept per teacher show their cost per provider instead."""
+    from fair_core.report.summary import ROLES, TEACHER_COST
+
     first = summaries[0] if summaries else {}
-    teachers = [k for k in first if k.startswith("accepted_")]
-    providers = sorted(
-        {k for s in summaries for k in s if k.startswith("cost_") and k.endswith("_usd") and k != "cost_usd"}
+    accepted = [k for k in first if k.startswith("accepted_")]
+    per_teacher = sorted(
+        {k for s in summaries for k in s if k.startswith(TEACHER_COST) and k.endswith("_usd")}
     )
-    roles = [f"cost_{r}_usd" for r in ("feedback", "rationale", "review")]
+    roles = [f"cost_{r}_usd" for r in ROLES]
+    providers = sorted(
+        {
+            k
+            for s in summaries
+            for k in s
+            if k.startswith("cost_") and k.endswith("_usd") and k != "cost_usd" and k not in roles
+        }
+    )
+    present = {k for s in summaries for k in s}
+    labels = dict(teachers or {})
     rows: dict[str, str] = {}
     for key, label in SUMMARY_COLUMNS.items():
         if key == "replayed_calls" and not any(key in s for s in summaries):
@@ -130,10 +156,13 @@ def summary_table(summaries: Sequence[dict[str, Any]], title: str) -> Table:
         if key != "round":
             rows[key] = label
         if key == "rationales_accepted":
-            rows.update({t: f"  from {t.removeprefix('accepted_')}" for t in teachers})
+            rows.update({t: f"  from {t.removeprefix('accepted_')}" for t in accepted})
         if key == "cost_usd":
-            rows.update({p: f"  on {p[5:-4]}" for p in providers if p not in roles})
-            rows.update({r: f"  for {r[5:-4]}" for r in roles if r in providers})
+            for k in per_teacher or providers:  # by teacher; an old summary: by wire protocol
+                name = k[len(TEACHER_COST) : -4] if per_teacher else k[5:-4]
+                where = f" ({labels[name]})" if per_teacher and name in labels else ""
+                rows[k] = f"  by {name}{where}" if per_teacher else f"  on {name}"
+            rows.update({r: f"  for {r[5:-4]}" for r in roles if r in present})
     table = Table(title=title)
     table.add_column("")
     for summary in summaries:

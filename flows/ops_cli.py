@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fair_core.config import ConfigError, FairConfig
-from flows.commands import fail, load, run_config
+from flows.commands import DataDirOption, data_dir_or_default, fail, load, run_config
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="Config whose values fill the deployments' forms (default: demo)."),
+    typer.Option(
+        "--config",
+        help="Config whose values fill the deployments' forms (default: the demo preset in fair-demo, "
+        "current-svamp in the others).",
+    ),
 ]
 CronOption = Annotated[
     str | None,
@@ -22,11 +28,29 @@ CronOption = Annotated[
         "first unfinished round of the run."
     ),
 ]
-DataDir = Annotated[Path, typer.Option(help="The data folder holding runs/<run id>.")]
 
 
 def _config(path: Path | None) -> FairConfig:
     return load(path or "demo")
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM stops served deployments like Ctrl-C. Prefect's Runner handles SIGTERM by calling its sync
+    `stop()` from inside its own event loop, where it only creates the `astop` coroutine and drops it
+    (`RuntimeWarning: coroutine 'Runner.astop' was never awaited`); a KeyboardInterrupt instead takes
+    `prefect.serve`'s own clean path (it pauses the deployments and returns)."""
+    from prefect.runner import Runner
+
+    def handle_sigterm(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = Runner.handle_sigterm
+    Runner.handle_sigterm = handle_sigterm  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Runner.handle_sigterm = previous  # type: ignore[method-assign]
 
 
 def serve(config: ConfigOption = None, cron: CronOption = None) -> None:
@@ -36,7 +60,8 @@ def serve(config: ConfigOption = None, cron: CronOption = None) -> None:
     from flows.settings import prefect_defaults
 
     prefect_defaults()
-    serve_deployments(_config(config), cron)
+    with sigterm_as_ctrl_c():
+        serve_deployments(load(config) if config else None, cron)
 
 
 def up(
@@ -51,18 +76,22 @@ def up(
     from flows.settings import prefect_defaults
 
     prefect_defaults()
-    cfg = _config(config)
+    cfg = load(config) if config else None
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_server(port) as api_url, temporary_settings(updates={PREFECT_API_URL: api_url}):
+    with (
+        sigterm_as_ctrl_c(),
+        prefect_server(port) as api_url,
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+    ):
         os.environ["PREFECT_API_URL"] = api_url  # for the flow-run subprocesses
         console.print(f"Prefect UI: [bold]{api_url.removesuffix('/api')}[/bold] (API {api_url})")
         serve_deployments(cfg, cron)
 
 
 def resume(
-    run_id: Annotated[str, typer.Argument(help="The run to continue (a folder under <data-dir>/runs).")],
-    data_dir: DataDir = Path("data"),
+    run_id: Annotated[str, typer.Argument(help="The run to continue (a folder under <data_dir>/runs).")],
+    data_dir: DataDirOption = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask every teacher request again.")] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="If another process runs this run, wait for it to end.")
@@ -73,6 +102,7 @@ def resume(
     from fair_core.config.run import check_folder_name
     from fair_core.runs import stored_config
 
+    data_dir = data_dir_or_default(data_dir)
     try:
         check_folder_name(run_id, "RUN_ID")
     except ValueError as err:

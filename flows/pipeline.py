@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger, tags
 
 from fair_core.config import FairConfig
 from fair_core.locks import run_lock
@@ -16,7 +16,9 @@ from fair_core.refs import RoundRef
 from flows.preflight import preflight
 from flows.round import fair_round
 from flows.simulation import simulated_teachers
+from tasks.naming import run_flow_name
 from tasks.report import summarize_run
+from tasks.results import log_where, publish_results
 
 
 def results_dir(config: FairConfig) -> Path:
@@ -24,7 +26,7 @@ def results_dir(config: FairConfig) -> Path:
     return Path(config.run.data_dir).expanduser().resolve() / "runs" / config.run_id() / "prefect-results"
 
 
-@flow(name="fair-pipeline", log_prints=True)
+@flow(name="fair-pipeline", flow_run_name=run_flow_name(), log_prints=True)
 def fair_pipeline(
     config: FairConfig, refresh: bool = False, shared: RoundRef | None = None
 ) -> list[dict[str, Any]]:
@@ -34,14 +36,23 @@ def fair_pipeline(
         config: The FAIR config (data, student, teachers, review, training, evaluation).
         refresh: Ask every teacher request again (no reply cache).
         shared: In a sweep: the round 0 whose student answers this run adopts (`tasks.sharing`).
+
+    Its flow run is named by the run id and each round's '<run id> round <k>' (tags `<run id>`,
+    `round:<k>`); it ends with the HTML report, a link artifact to it and log lines saying where the
+    results are (`tasks.results`).
     """
+    run_id = config.run_id()
     round_flow = fair_round.with_options(result_storage=results_dir(config))
     student, accuracy, summaries = None, None, []
     for k in range(config.run.rounds):
-        result = round_flow(config, k, student, accuracy, refresh, shared=shared if k == 0 else None)
+        with tags(run_id, f"round:{k}"):
+            result = round_flow(config, k, student, accuracy, refresh, shared=shared if k == 0 else None)
         student, accuracy = result.student, result.summary["test_accuracy_after"]
         summaries.append(result.summary)
-    summarize_run(config.run_id(), summaries)
+    with tags(run_id):
+        summarize_run(run_id, summaries)
+        publish_results(config.run.data_dir, run_id)
+    log_where(get_run_logger(), config.run.data_dir, run_id)
     return summaries
 
 

@@ -73,7 +73,7 @@ def preflight(config: FairConfig) -> None:
     from fair_core.teachers.caller import response_cache_path
     from fair_core.teachers.integrity import check_reply_cache
     from fair_core.teachers.replay_provider import check_replay
-    from fair_core.training.arguments import check_optimizer
+    from fair_core.training.arguments import check_optimizer, check_report_to
 
     check_sdks(config.teachers)
     check_replay(config)  # a replayed teacher's recording readable (ConfigError naming it)
@@ -82,6 +82,7 @@ def preflight(config: FairConfig) -> None:
     check_prompts(config)
     try:
         check_optimizer(config.training)
+        check_report_to(config.training)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     check_dataset(config.dataset)

@@ -6,17 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow
+from prefect import flow, tags
 
 from fair_core.config import ConfigError, FairConfig
 from fair_core.refs import ModelRef, RoundRef, TableRef
 from fair_core.runs import accuracy_after, round_student, trained_student
 from fair_core.store import RunStore
 from fair_core.store.integrity import table_problem
+from fair_core.training.tracking import track_round
 from tasks.committee import committee_stage
 from tasks.evaluation import baseline_stage, evaluation_stage
 from tasks.events import emit_round_completed
 from tasks.inference import inference_stage, resolve_student
+from tasks.naming import round_tags, run_flow_name
 from tasks.report import summarize_round
 from tasks.review import review_stage
 from tasks.sharing import shared_stage
@@ -90,7 +92,7 @@ def check_served(config: FairConfig) -> None:
         )
 
 
-@flow(name="fair-round", flow_run_name="round-{round_index}", log_prints=True)
+@flow(name="fair-round", flow_run_name=run_flow_name(" round {round_index}"), log_prints=True)
 def fair_round(
     config: FairConfig,
     round_index: int = 0,
@@ -106,9 +108,26 @@ def fair_round(
 
     At the end it emits `fair.round.completed`; with `chain` (and rounds left) that event starts the next
     round through the round deployment's trigger. `shared` (round 0 of a sweep): another run's round 0
-    whose student answers this run adopts instead of answering again (`tasks.sharing`)."""
+    whose student answers this run adopts instead of answering again (`tasks.sharing`).
+
+    Its flow run is named '<run id> round <k>'; every task run carries the tags `<run id>` and
+    `round:<k>` (and its stage, teacher and role: `tasks.naming`)."""
     check_served(config)
     where = round_ref(config, round_index)
+    with tags(*round_tags(where)):
+        return _round(config, where, student, accuracy_before, refresh, chain, shared)
+
+
+def _round(
+    config: FairConfig,
+    where: RoundRef,
+    student: ModelRef | None,
+    accuracy_before: float | None,
+    refresh: bool,
+    chain: bool,
+    shared: RoundRef | None,
+) -> RoundResult:
+    round_index = where.round
     current = starting_student(config, round_index, student)
     if shared is not None and round_index == 0 and shared != where:
         train, mistakes = shared_stage(where, shared)
@@ -122,5 +141,6 @@ def fair_round(
     if accuracy_before is None:
         accuracy_before = accuracy_after(config, round_index - 1)
     summary = summarize_round(where, [t.name for t in config.teachers], accuracy_before)
+    track_round(config.training.report_to, where.store().path.parent, round_index, summary)  # report_to
     emit_round_completed(config, round_index, summary, chain)
     return RoundResult(round_index, trained, summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from flows.embedded import api_healthy, die_with_parent, free_port, stop_child
 from tasks.events import CHAIN_LABEL, ROUND_COMPLETED, STUDENT_READY
 
 DESCRIPTIONS = {
-    "fair-pipeline": "All rounds of a FAIR run (resumes: finished stages and teacher replies are cached).",
+    "fair-run": "A FAIR run from a preset: dataset, student, teachers, rounds, budget; more under advanced.",
+    "fair-demo": "The offline demo: the demo preset with simulated teachers (no API key, no cost).",
+    "fair-pipeline": "All rounds of a FAIR run, the whole config as a form (resumes from cached stages).",
     "fair-round": "One FAIR round; started by fair.round.completed (chain) and fair.student.ready events.",
     "fair-student-inference": "Stage 1 of a round alone: the student answers the training split.",
     "fair-teacher-committee": "Stage 2 alone: teacher feedback, rationales and peer review of the mistakes.",
@@ -24,6 +27,87 @@ DESCRIPTIONS = {
     "fair-evaluation": "Stage 4 alone: the trained student on the test split.",
     "fair-sweep": "A sweep of variants (ablations, varied settings, seeds) compared with intervals.",
 }
+#: The short-form deployments (flow `run-fair`, flows/short_form.py); the others take the whole config.
+SHORT_FORMS = ("fair-run", "fair-demo")
+#: The preset behind the forms when `fair serve` / `fair up` get no --config: real teachers everywhere
+#: but in fair-demo, so a form whose teachers are edited never gets simulated answers.
+DEMO_PRESET = "demo"
+
+
+def config_diff(base: Any, target: Any) -> Any:
+    """What `target` (a config mapping) changes from `base`: mappings key by key, anything else whole."""
+    if isinstance(base, dict) and isinstance(target, dict):
+        out = {}
+        for key, value in target.items():
+            changed = config_diff(base.get(key), value) if isinstance(value, dict) else value
+            if (isinstance(value, dict) and changed) or (
+                not isinstance(value, dict) and base.get(key) != value
+            ):
+                out[key] = changed
+        return out
+    return target
+
+
+def short_form_defaults(config: FairConfig, preset: str | None = None) -> dict[str, Any]:
+    """The short form that builds `config`: `preset` (default: the nearest run preset) and what `config`
+    changes from it."""
+    from fair_core.config import list_presets, load_config
+    from flows.short_form import is_sweep_preset
+
+    target = config.model_dump(mode="json")
+    options = []
+    for name in [preset] if preset else list_presets():
+        if is_sweep_preset(name):
+            continue  # a sweep's base is not what a run form starts from
+        diff = config_diff(load_config(name).model_dump(mode="json"), target)
+        options.append((len(json.dumps(diff)), name, diff))
+    _, preset, advanced = min(options)
+    return {"preset": preset, "advanced": advanced}
+
+
+def form_defaults(name: str, config: FairConfig | None) -> dict[str, Any]:
+    """A deployment's parameter defaults. Without a served config: fair-demo starts from the demo preset
+    (simulated teachers), every other form from `current-svamp` (real providers, a $20 budget). With one:
+    every form from it, except fair-demo when it does not enable the simulator."""
+    from fair_core.config import load_config
+    from flows.short_form import RUN_PRESET
+
+    if name == "fair-demo":
+        if config and config.simulator.enabled:
+            return short_form_defaults(config, DEMO_PRESET)
+        return {"preset": DEMO_PRESET}
+    if name == "fair-run":
+        return short_form_defaults(config) if config else {"preset": RUN_PRESET}
+    return {"config": form_config(config or load_config(RUN_PRESET))}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def form_config(config: FairConfig) -> dict[str, Any]:
+    """`config` as a form default: without its empty (null) values when they are the fields' defaults,
+    as the deployment API validates defaults against the form's plain (non-null) inputs."""
+    from fair_core.config import parse_config
+
+    data = config.model_dump(mode="json")
+    pruned = _without_nulls(data)
+    return pruned if parse_config(pruned) == config else data
+
+
+def simulator_note(config: FairConfig | None) -> str | None:
+    """What `fair serve` says when the served config enables the simulator outside the demo."""
+    if config is None or not config.simulator.enabled:
+        return None
+    return (
+        "warning: this config enables the simulator (simulator.enabled: true): every deployment's form "
+        "defaults to simulated teachers, and runs outside fair-demo log a SIMULATED TEACHERS warning; "
+        "serve a config with simulator.enabled: false for real providers"
+    )
 
 
 def round_triggers() -> list[Any]:
@@ -55,23 +139,23 @@ def round_triggers() -> list[Any]:
 
 
 def build_deployments(
-    config: FairConfig, cron: str | None = None, only: list[str] | None = None
+    config: FairConfig | None = None, cron: str | None = None, only: list[str] | None = None
 ) -> list[Any]:
-    """One runner deployment per entry flow; `config` fills the parameter form's defaults. `cron`
-    schedules the round deployment (each run does the first unfinished round of the run)."""
+    """One runner deployment per entry flow (the short form twice: fair-run and fair-demo); `config`
+    fills the parameter forms' defaults (`form_defaults`). `cron` schedules the round deployment (each
+    run does the first unfinished round of the run)."""
     from flows.deployed import ENTRY_FLOWS
 
     unknown = sorted(set(only or []) - set(ENTRY_FLOWS))
     if unknown:
         raise ValueError(f"unknown deployments {unknown}; known: {sorted(ENTRY_FLOWS)}")
-    defaults = {"config": config.model_dump(mode="json")}
     deployments = []
     for name, entry in ENTRY_FLOWS.items():
         if only and name not in only:
             continue
         options: dict[str, Any] = {
             "name": name,
-            "parameters": defaults,
+            "parameters": form_defaults(name, config),
             "description": DESCRIPTIONS[name],
             "tags": ["fair"],
         }
@@ -83,10 +167,15 @@ def build_deployments(
     return deployments
 
 
-def serve_deployments(config: FairConfig, cron: str | None = None, limit: int | None = None) -> None:
+def serve_deployments(
+    config: FairConfig | None = None, cron: str | None = None, limit: int | None = None
+) -> None:
     """Register the deployments with the Prefect API and run their flow runs in subprocesses (blocks)."""
     from prefect import serve
 
+    note = simulator_note(config)
+    if note:
+        print(note, file=sys.stderr)
     serve(*build_deployments(config, cron), limit=limit, print_starting_message=True)
 
 

@@ -27,6 +27,7 @@ from flows.round import round_ref, starting_student
 from flows.simulation import simulated_teachers
 from tasks.evaluation import baseline_stage
 from tasks.inference import inference_stage, percent
+from tasks.naming import run_flow_name
 from tasks.sharing import round0_identity
 from tasks.sweep import record_variants, run_variant, sweep_dir, sweep_report
 
@@ -35,7 +36,7 @@ class SweepIncomplete(RuntimeError):
     """Some variants failed; the others finished and are in the report. Rerun to finish the rest."""
 
 
-@flow(name="shared-round-0", flow_run_name="{config.run.name} shared round 0", log_prints=True)
+@flow(name="shared-round-0", flow_run_name=run_flow_name(" shared round 0"), log_prints=True)
 def shared_round0(config: FairConfig) -> RoundRef:
     """Round 0's baseline evaluation and student answers, once for every run of the sweep that shares them
     (computed in this run's folder; the others adopt the tables)."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.commands import fail, guarded, load
+from flows.commands import DataDirOption, fail, guarded, load
 
 
 def _seeds(raw: str | None) -> list[int]:
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--dry-run", help="List the runs and what they share; run nothing.")
         ] = False,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config value.")] = None,
-        data_dir: Annotated[Path | None, typer.Option(help="Where runs, caches and models go.")] = None,
+        data_dir: DataDirOption = None,
         refresh: Annotated[bool, typer.Option("--refresh", help="Ask every teacher request again.")] = False,
         wait: Annotated[bool, typer.Option("--wait", help="Wait for runs another process holds.")] = False,
     ) -> None:

@@ -17,6 +17,7 @@ from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
 from fair_core.shards import shard_part, shard_slice
 from tasks.caching import content_cache_key
+from tasks.naming import round_task_name, tagged, teacher_batch_name
 from tasks.teachers import (
     available,
     send_planned,
@@ -26,7 +27,7 @@ from tasks.teachers import (
 )
 
 
-@teacher_task("teacher-batch")
+@teacher_task("teacher-batch", teacher_batch_name)
 def ask_teacher(
     teacher: TeacherConfig,
     role: Literal["feedback", "rationale"],
@@ -55,7 +56,12 @@ def ask_teacher(
     )
 
 
-@task(name="assemble-committee", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="assemble-committee",
+    task_run_name=round_task_name("assemble committee"),
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def assemble_committee(
     calls: list[TableRef], examples: TableRef, where: RoundRef
 ) -> tuple[TableRef, TableRef]:
@@ -77,9 +83,12 @@ def committee_stage(
     shards = shard_count(config, len(mistakes.rows()))
     origin = reply_origin(config)
     futures = [
-        ask.submit(t, role, train, mistakes, prompts, where, refresh, budget, shard, shards, origin)
+        tagged(ask, where, "teacher-committee", teacher=t.name, role=role).submit(
+            t, role, train, mistakes, prompts, where, refresh, budget, shard, shards, origin
+        )
         for role in ("feedback", "rationale")
         for t in config.teachers
         for shard in range(shards)
     ]
-    return assemble_committee(available(futures, "committee"), train, where)
+    assemble = tagged(assemble_committee, where, "teacher-committee")
+    return assemble(available(futures, "committee"), train, where)

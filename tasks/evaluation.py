@@ -24,6 +24,7 @@ from tasks.inference import (
     prepare_examples,
 )
 from tasks.logs import task_logger
+from tasks.naming import answers_name, progress_key, tagged
 
 
 def seed_part(seed: int) -> str:
@@ -31,7 +32,12 @@ def seed_part(seed: int) -> str:
     return f"seed-{seed}"
 
 
-@task(name="seed-answers", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="seed-answers",
+    task_run_name=lambda parameters: f"{answers_name(parameters)} seed {parameters['params'].seed}",
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def seed_answers(
     student: StudentConfig,
     model: ModelRef,
@@ -49,7 +55,8 @@ def seed_answers(
     if reuse is not None:
         out = reuse.rows()
     else:
-        out = answer_rows(student, model, examples.rows(), prompts, params, stage)
+        key = progress_key(where, table, part)
+        out = answer_rows(student, model, examples.rows(), prompts, params, stage, 0, key)
     where.store().write(table, out, part=part)
     task_logger().info("%s: accuracy %s on %d examples", stage, percent(accuracy(out)), len(out))
     return where.table(table, part)
@@ -67,7 +74,8 @@ def evaluate_table(
     for index, seed in enumerate(seeds):
         seeded = replace(params, seed=seed)
         reuse = main if index == 0 else None
-        seed_answers(config.student, model, test, prompts, seeded, where, f"{table}_seeds", reuse)
+        seeded_answers = tagged(seed_answers, where, "evaluation", role="student")
+        seeded_answers(config.student, model, test, prompts, seeded, where, f"{table}_seeds", reuse)
     return main
 
 
@@ -76,7 +84,8 @@ def baseline_stage(config: FairConfig, where: RoundRef, student: ModelRef) -> Ta
     ev = config.evaluation
     if where.round != 0 or not (ev.enabled and ev.baseline):
         return None
-    test = prepare_examples(config.dataset, config.dataset.test_split, where, "test_examples")
+    prepare = tagged(prepare_examples, where, "evaluation")
+    test = prepare(config.dataset, config.dataset.test_split, where, "test_examples")
     return evaluate_table(config, student, test, where, "baseline_evaluation")
 
 
@@ -84,5 +93,6 @@ def evaluation_stage(config: FairConfig, where: RoundRef, trained: ModelRef) -> 
     """student_k+1 on the test split into the round's `evaluation` table (None when evaluation is off)."""
     if not config.evaluation.enabled:
         return None
-    test = prepare_examples(config.dataset, config.dataset.test_split, where, "test_examples")
+    prepare = tagged(prepare_examples, where, "evaluation")
+    test = prepare(config.dataset, config.dataset.test_split, where, "test_examples")
     return evaluate_table(config, trained, test, where, "evaluation")

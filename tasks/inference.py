@@ -30,7 +30,11 @@ from fair_core.students.factory import open_student
 from fair_core.students.models import resolve_model
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
+from tasks.naming import answers_name, progress_key, round_task_name, tagged
 from tasks.progress import TaskProgress
+
+#: The table a student-answers task writes -> the stage its task runs are tagged with.
+STAGES = {"baseline_evaluation": "evaluation", "evaluation": "evaluation"}
 
 
 def percent(value: float | None) -> str:
@@ -54,6 +58,7 @@ def retry_unless_config_error(task: object, task_run: object, state: object) -> 
 
 @task(
     name="prepare-examples",
+    task_run_name=lambda parameters: f"prepare {parameters['table'].replace('_', ' ')}",
     cache_key_fn=content_cache_key,
     persist_result=True,
     retries=2,
@@ -103,14 +108,14 @@ def _record_rows(store: RoundStore, key: str, table: str, split: str, rows: list
     store.set_meta(**{key: entries})
 
 
-@task(name="resolve-student", retries=1)
+@task(name="resolve-student", task_run_name="resolve student", retries=1)
 def resolve_student(student: StudentConfig, data_dir: str) -> ModelRef:
     """The starting student: an alias is materialised once under `<data_dir>/models`."""
     path = resolve_model(student.model, Path(data_dir).expanduser() / "models")
     return ModelRef(base=str(path), label=student.model)
 
 
-@task(name="student-answers", cache_key_fn=content_cache_key, persist_result=True)
+@task(name="student-answers", task_run_name=answers_name, cache_key_fn=content_cache_key, persist_result=True)
 def student_answers(
     student: StudentConfig,
     model: ModelRef,
@@ -127,7 +132,8 @@ def student_answers(
     rows = list(shard_slice(examples.rows(), shard, shards))
     part = shard_part(None, shard, shards)
     stage = f"round {where.round} {table} ({model.label})" + (f" {part}" if part else "")
-    out = answer_rows(student, model, rows, prompts, params, stage, shard)
+    key = progress_key(where, table, part)
+    out = answer_rows(student, model, rows, prompts, params, stage, shard, key)
     where.store().write(table, out, part=part)
     task_logger().info("%s: accuracy %s on %d examples", stage, percent(accuracy(out)), len(out))
     return where.table(table, part)
@@ -141,13 +147,15 @@ def answer_rows(
     params: GenerationParams,
     stage: str,
     shard: int = 0,
+    key: str | None = None,
 ) -> list[dict]:
-    """Inside a task: the student answers examples-table `rows` (answer rows, see `answer_examples`)."""
+    """Inside a task: the student answers examples-table `rows` (answer rows, see `answer_examples`);
+    `key`: the key of the task's progress artifact."""
     if not rows:
         return []
     backend = open_student(student, model, shard=shard)
     try:
-        with TaskProgress(stage, len(rows)) as progress:
+        with TaskProgress(stage, len(rows), key) as progress:
             return answer_examples(
                 backend,
                 [Example.from_row(r) for r in rows],
@@ -161,7 +169,12 @@ def answer_rows(
         backend.close()
 
 
-@task(name="concat-answers", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="concat-answers",
+    task_run_name=lambda parameters: f"join {answers_name({'table': parameters['table']})}",
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def concat_answers(parts: list[TableRef], where: RoundRef, table: str) -> TableRef:
     """The shards' parts, in order, written as the whole table."""
     out = [row for part in parts for row in part.rows()]
@@ -172,7 +185,12 @@ def concat_answers(parts: list[TableRef], where: RoundRef, table: str) -> TableR
     return where.table(table)
 
 
-@task(name="collect-mistakes", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="collect-mistakes",
+    task_run_name=round_task_name("collect mistakes"),
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def collect_mistakes(outputs: TableRef, where: RoundRef) -> TableRef:
     """The round's mistakes: every wrong or unparseable student answer."""
     mistakes = mistakes_from_outputs(outputs.rows())
@@ -192,13 +210,16 @@ def answer_table(
 ) -> TableRef:
     """Inside a flow: the student answers `examples` into `table`, in `student.shards` parallel tasks."""
     shards = student.shards
+    stage = STAGES.get(table, "student-inference")
+    answers = tagged(student_answers, where, stage, role="student")
     if shards <= 1:
-        return student_answers(student, model, examples, prompts, params, where, table)
+        return answers(student, model, examples, prompts, params, where, table)
     futures = [
-        student_answers.submit(student, model, examples, prompts, params, where, table, i, shards)
+        answers.submit(student, model, examples, prompts, params, where, table, i, shards)
         for i in range(shards)
     ]
-    return concat_answers([f.result() for f in futures], where, table)
+    concat = tagged(concat_answers, where, stage)
+    return concat([f.result() for f in futures], where, table)
 
 
 def generation_params(config: FairConfig, evaluation: bool) -> GenerationParams:
@@ -225,8 +246,9 @@ def evaluation_prompts(config: FairConfig) -> PromptsRef:
 
 def split_tables(config: FairConfig, where: RoundRef) -> tuple[TableRef, TableRef]:
     """The round's training and test examples tables."""
-    train = prepare_examples(config.dataset, config.dataset.train_split, where, "examples")
-    test = prepare_examples(config.dataset, config.dataset.test_split, where, "test_examples")
+    prepare = tagged(prepare_examples, where, "student-inference")
+    train = prepare(config.dataset, config.dataset.train_split, where, "examples")
+    test = prepare(config.dataset, config.dataset.test_split, where, "test_examples")
     return train, test
 
 
@@ -239,4 +261,4 @@ def inference_stage(config: FairConfig, where: RoundRef, student: ModelRef) -> t
     train, _ = split_tables(config, where)
     params = generation_params(config, evaluation=False)
     outputs = answer_table(config.student, student, train, prompts, params, where, "student_outputs")
-    return train, collect_mistakes(outputs, where)
+    return train, tagged(collect_mistakes, where, "student-inference")(outputs, where)

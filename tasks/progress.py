@@ -1,4 +1,6 @@
-"""Stage progress from inside a Prefect task: the CLI's live display plus a Prefect progress artifact."""
+"""Stage progress from inside a Prefect task: the CLI's live display (the process-wide sink of
+`fair_core.progress`) plus one Prefect progress artifact per task run, keyed `progress-<run id>-round-<k>-
+<what>` (`tasks.naming.progress_key`), created once and updated; the reports are separate artifacts."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ THROTTLE_S = 2.0
 class TaskProgress:
     """Callable `(done, total, info="")` reporting one stage; use as a context manager."""
 
-    def __init__(self, stage: str, total: int) -> None:
+    def __init__(self, stage: str, total: int, key: str | None = None) -> None:
         self.stage = stage
         self.total = total
+        self.key = key
         self._sink = get_sink()
         self._last = 0.0
         self._artifact = None
@@ -37,7 +40,7 @@ class TaskProgress:
         self._started = time.monotonic()
         self._sink.start(self.stage, self.total)
         try:
-            self._artifact = create_progress_artifact(0.0, description=self.stage)
+            self._artifact = create_progress_artifact(0.0, key=self.key, description=self.stage)
         except Exception as err:  # artifacts are a view, never a reason to fail the work
             self._logger.debug("progress artifact unavailable: %s", err)
         return self

@@ -18,10 +18,10 @@ from fair_core.report.compare import Variant, compare_runs
 from fair_core.report.compare_render import comparison_html, comparison_markdown, variant_rows
 from fair_core.report.markdown import accuracy_report, round_report, run_report
 from fair_core.report.plots import loss_plot, write_accuracy_plot, write_review_plot
-from fair_core.report.summary import display_summary, rate_fields, round_summary
+from fair_core.report.summary import display_summary, rate_fields, round_summary, teacher_cost_rows
 from fair_core.stats import of_rows
 from fair_core.store import RunStore
-from fair_core.store.parquet import atomic_write_bytes
+from fair_core.store.parquet import RoundStore, atomic_write_bytes
 from tasks.logs import task_logger
 
 
@@ -64,12 +64,19 @@ def summarize_round(where: RoundRef, teachers: list[str], accuracy_before: float
     }
     committee = committee_markdown(committee_stats(store)) if store.exists("rationales") else ""
     create_markdown_artifact(
-        round_report(where.run_id, where.round, summary, plots) + committee,
+        round_report(where.run_id, where.round, summary, plots, round_costs(store)) + committee,
         key=f"{key}-report",
         description="Round report",
     )
     task_logger().info("round %d summary: %s", where.round, json.dumps(summary))
     return summary
+
+
+def round_costs(store: RoundStore) -> list[dict]:
+    """Cost per teacher of a round, with each teacher's provider and model from the round's config."""
+    teachers = (store.manifest().get("config") or {}).get("teachers") or []
+    models = {str(t["name"]): (str(t.get("provider", "-")), str(t.get("model", "-"))) for t in teachers}
+    return teacher_cost_rows(store.rows_if_present("teacher_calls"), models)
 
 
 def publish_accuracy(run_id: str, rows: list[dict], plot: Path) -> None:

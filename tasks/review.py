@@ -19,6 +19,7 @@ from fair_core.review_plan import ReviewPlan, review_plan, review_settings
 from fair_core.shards import shard_part, shard_slice
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
+from tasks.naming import review_batch_name, round_task_name, tagged
 from tasks.teachers import (
     available,
     send_planned,
@@ -28,7 +29,7 @@ from tasks.teachers import (
 )
 
 
-@teacher_task("review-batch")
+@teacher_task("review-batch", review_batch_name)
 def review_rationales(
     reviewer: TeacherConfig,
     examples: TableRef,
@@ -52,7 +53,12 @@ def review_rationales(
     )
 
 
-@task(name="select-rationales", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="select-rationales",
+    task_run_name=round_task_name("select rationales"),
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def select(
     review: ReviewConfig, rationales: TableRef, review_calls: list[TableRef], where: RoundRef
 ) -> tuple[TableRef, TableRef]:
@@ -106,9 +112,12 @@ def review_stage(
     shards = shard_count(config, per_reviewer)
     origin = reply_origin(config)
     futures = [
-        review.submit(t, train, rationales, prompts, where, refresh, budget, shard, shards, origin, plan)
+        tagged(review, where, "peer-review", teacher=t.name, role="review").submit(
+            t, train, rationales, prompts, where, refresh, budget, shard, shards, origin, plan
+        )
         for t in reviewers
         for shard in range(shards)
     ]
-    _, acceptance = select(config.review, rationales, available(futures, "peer review"), where)
+    selected = tagged(select, where, "peer-review")
+    _, acceptance = selected(config.review, rationales, available(futures, "peer review"), where)
     return acceptance

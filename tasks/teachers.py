@@ -26,6 +26,7 @@ from fair_core.teachers.ledger import BudgetExceeded
 from fair_core.teachers.replay import ReplayError
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
+from tasks.naming import progress_key
 from tasks.progress import TaskProgress
 from tasks.secrets import prefect_secret_loader
 
@@ -53,11 +54,15 @@ def retry_unless_unavailable(task: object, task_run: object, state: object) -> b
     return True
 
 
-def teacher_task(name: str) -> Callable[[Callable[..., TableRef]], Task]:
+def teacher_task(
+    name: str, run_name: Callable[[dict[str, Any]], str]
+) -> Callable[[Callable[..., TableRef]], Task]:
     """The decorator of a teacher task: content cache key, persisted result, no retry of a teacher that
-    cannot work (the stage sets the retry count and delay from the run's settings, `with_retries`)."""
+    cannot work (the stage sets the retry count and delay from the run's settings, `with_retries`);
+    `run_name` names each task run from its parameters (`tasks.naming`)."""
     return task(
         name=name,
+        task_run_name=run_name,
         cache_key_fn=content_cache_key,
         persist_result=True,
         retry_condition_fn=retry_unless_unavailable,
@@ -85,7 +90,8 @@ def send_planned(
         refresh=refresh,
         origin=origin,
     )
-    with TaskProgress(f"round {where.round} {part}", len(planned)) as progress:
+    key = progress_key(where, part)
+    with TaskProgress(f"round {where.round} {part}", len(planned), key) as progress:
         outcome = caller.call(planned, part, progress)
     store = where.store()
     store.write("teacher_calls", outcome.calls, part=part)

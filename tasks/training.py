@@ -32,6 +32,7 @@ from fair_core.training.round import (
 from fair_core.training.samples import sample_rows, samples_from_rows
 from tasks.caching import content_cache_key
 from tasks.logs import task_logger
+from tasks.naming import progress_key, round_task_name, tagged
 from tasks.progress import TaskProgress
 from tasks.report import artifact_key
 
@@ -50,7 +51,12 @@ def earlier_training_sets(where: RoundRef, training: TrainingConfig) -> list[Tab
     return refs
 
 
-@task(name="build-training-set", cache_key_fn=content_cache_key, persist_result=True)
+@task(
+    name="build-training-set",
+    task_run_name=round_task_name("build training set"),
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+)
 def build_training_set(
     training: TrainingConfig,
     seed: int,
@@ -106,7 +112,14 @@ def publish_loss_curve(where: RoundRef, result: Any) -> None:
     create_markdown_artifact(markdown, key=f"{key}-report", description="Fine-tune report")
 
 
-@task(name="fine-tune", cache_key_fn=content_cache_key, persist_result=True, retries=1, retry_delay_seconds=5)
+@task(
+    name="fine-tune",
+    task_run_name=round_task_name("fine-tune"),
+    cache_key_fn=content_cache_key,
+    persist_result=True,
+    retries=1,
+    retry_delay_seconds=5,
+)
 def fine_tune(
     training: TrainingConfig,
     student: StudentConfig,
@@ -145,7 +158,8 @@ def fine_tune(
     store.record_stage(FINE_TUNE, inputs=inputs, outputs=[], extra={"trained": None})  # started
     card = card_facts(student, where.round, store.manifest().get("stages", {}).get("build-training-set", {}))
     store.count_start(FINE_TUNE)  # the manifest counts real trainings (a cached result is not one)
-    with TaskProgress(f"round {where.round} fine-tune", 1) as progress:
+    key = progress_key(where, "fine-tune")
+    with TaskProgress(f"round {where.round} fine-tune", 1, key) as progress:
         last_eval: list[float] = []
 
         def report(info: dict[str, Any]) -> None:
@@ -198,7 +212,7 @@ def training_stage(
     acceptance: TableRef,
 ) -> ModelRef:
     """The round's training set (accepted rationales + feedback), then student_k -> student_k+1."""
-    samples = build_training_set(
+    samples = tagged(build_training_set, where, "training")(
         config.training,
         config.run.seed,
         train,
@@ -211,4 +225,5 @@ def training_stage(
         review=config.review,
         earlier=earlier_training_sets(where, config.training),  # data=cumulative: earlier rounds' sets
     )
-    return fine_tune(config.training, config.student, student, samples, config.run.seed, where)
+    train = tagged(fine_tune, where, "training", role="student")
+    return train(config.training, config.student, student, samples, config.run.seed, where)

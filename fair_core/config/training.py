@@ -3,11 +3,30 @@ validation, distributed launch and checkpoints."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
 from fair_core.config.base import Section
+
+#: transformers' reporting integrations (`INTEGRATION_TO_CALLBACK`; a test keeps the two the same).
+ReportBackend = Literal[
+    "azure_ml",
+    "clearml",
+    "codecarbon",
+    "comet_ml",
+    "dagshub",
+    "dvclive",
+    "flyte",
+    "kubeflow",
+    "mlflow",
+    "neptune",
+    "swanlab",
+    "tensorboard",
+    "trackio",
+    "wandb",
+]
+REPORT_BACKENDS: tuple[str, ...] = get_args(ReportBackend)
 
 
 class TrainingConfig(Section):
@@ -127,6 +146,28 @@ class TrainingConfig(Section):
     )
     save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps (for resume).")
     seed: int | None = Field(None, description="Training seed (empty: the run seed).")
+    # --- experiment tracking (not part of the run id) -------------------------------------------------
+    report_to: list[ReportBackend] = Field(
+        default_factory=list,
+        title="Experiment trackers (report_to)",
+        description="Experiment trackers that get the training metrics (transformers' report_to: "
+        "tensorboard, mlflow, wandb, trackio, ...) and each round's accuracy, acceptance and cost; "
+        "TensorBoard logs go to runs/<run id>/tracking/round=<k>/. Empty: none.",
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _known_backends(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else value
+        if isinstance(names, list | tuple):
+            names = [n for n in names if n != "none"]  # transformers' word for no tracking
+            unknown = [n for n in names if n not in REPORT_BACKENDS]
+            if unknown:
+                raise ValueError(
+                    f"unknown backend {unknown[0]!r}; valid: {', '.join(REPORT_BACKENDS)} (empty: none)"
+                )
+            return list(dict.fromkeys(names))
+        return value
 
     @field_validator("teachers")
     @classmethod

@@ -15,6 +15,9 @@ The split name is passed to the Hub unchanged. `lucasmccabe/logiqa` is a loading
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,9 @@ from fair_core.datasets.limits import input_check
 from fair_core.records import Example
 
 PARQUET_REVISION = "refs/convert/parquet"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+#: How long the reachability probe waits for a TCP connection to the Hub (DNS included).
+PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,60 @@ HUB_SOURCES: dict[str, HubSource] = {
     "strategyqa": HubSource("ChilleD/StrategyQA"),
     "logiqa": HubSource("lucasmccabe/logiqa"),
 }
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or HF_DATASETS_OFFLINE) is set: `datasets` reads its cache, nothing is asked."""
+    return any(
+        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+def hub_unreachable(timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hub endpoint (HF_ENDPOINT) cannot be reached, or None when a TCP connection opens within
+    `timeout_s` (DNS included; huggingface_hub would otherwise retry for ~24 s before failing)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(hub_endpoint())
+    host = url.hostname or ""
+    port = url.port or (80 if url.scheme == "http" else 443)
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            outcome.append(None)
+        except OSError as err:
+            outcome.append(err.strerror or type(err).__name__)
+
+    worker = threading.Thread(target=probe, daemon=True)  # getaddrinfo ignores socket timeouts
+    worker.start()
+    worker.join(timeout_s + 0.5)
+    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+def unreachable_message(what: str, reason: str) -> str:
+    """The one line of a Hub dataset (`what`) when the Hub cannot be reached: why, and the ways out."""
+    return (
+        f"{what}: the Hugging Face Hub at {hub_endpoint()} is unreachable "
+        f"({reason}). Use a local copy (dataset.source: local with dataset.path, or dataset.custom.path), "
+        "or set HF_HUB_OFFLINE=1 to read the copy in the Hugging Face cache if it was downloaded before"
+    )
+
+
+def check_reachable(what: str) -> None:
+    """DatasetUnavailable at once, naming `what`, when the Hub is unreachable (nothing checked with
+    HF_HUB_OFFLINE set: `datasets` reads its cache then)."""
+    if hub_offline():
+        return
+    reason = hub_unreachable()
+    if reason is not None:
+        raise DatasetUnavailable(unreachable_message(what, reason))
 
 
 def _load_hub_split(hub_id: str, config: str | None, split: str) -> Iterable[Mapping[str, Any]]:
@@ -79,7 +139,7 @@ def load_hub(cfg: DatasetConfig, split: str) -> LoadResult:
     )
     try:
         rows = _load_hub_split(hub_id, source.config, split)
-    except DatasetError:
+    except DatasetError:  # DatasetUnavailable included: an unreachable Hub names the dataset already
         raise
     except Exception as err:  # network, unknown split, missing repository: all reported the same way
         if isinstance(err, ValueError) and "split" in str(err).lower():  # the Hub answered: no such split

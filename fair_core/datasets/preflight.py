@@ -23,7 +23,8 @@ def check_dataset(dataset: DatasetConfig) -> None:
       (nothing is generated);
     - custom: exactly one of `path` / `hub_id`, each split's file present (as for local files), a
       `checker` importable when answer_kind is checker (and only then);
-    - Hub: nothing (no download); its errors are reported when the split is loaded.
+    - Hub: nothing (no download); its errors are reported when the split is loaded (`check_hub`: is the
+      Hub reachable at all, for commands about to load it).
     """
     if dataset.train_split == dataset.test_split:
         raise DatasetError(
@@ -123,3 +124,25 @@ def _validate_options(task: str, config_cls: Any, options: dict[str, Any], seed:
     except Exception as err:  # reasoning-gym asserts in validate(); constructors raise TypeError/ValueError
         detail = str(err) or type(err).__name__
         raise DatasetError(f"dataset.gym.options {options} for task {task!r}: {detail}") from None
+
+
+def hub_dataset_id(dataset: DatasetConfig) -> str | None:
+    """The Hub id a dataset config loads from, or None for local files and reasoning-gym."""
+    from fair_core.datasets.hub import HUB_SOURCES
+
+    if dataset.name == "custom":
+        return None if dataset.custom.path else dataset.custom.hub_id
+    if dataset.name == "reasoning_gym" or dataset.source != "hub" or dataset.name not in HUB_SOURCES:
+        return None
+    return dataset.hub_id or HUB_SOURCES[dataset.name].hub_id
+
+
+def check_hub(dataset: DatasetConfig) -> None:
+    """A Hub dataset with the Hub unreachable: `DatasetUnavailable` (a ConfigError) at once, one line
+    naming the dataset and how to use a local copy or HF_HUB_OFFLINE; nothing is downloaded. Without
+    this, huggingface_hub retries for ~24 s and the load fails with a long traceback."""
+    from fair_core.datasets.hub import check_reachable
+
+    hub_id = hub_dataset_id(dataset)
+    if hub_id is not None:
+        check_reachable(f"dataset {dataset.name} (Hub {hub_id})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -12,70 +11,34 @@ from typing import Any
 from fair_core.committee_stats import committee_stats
 from fair_core.evaluation import run_accuracy_rows
 from fair_core.report.committee import committee_html
+from fair_core.report.html_parts import CSS, cost_table, esc, image, note, summary_table, table
 from fair_core.report.markdown import interval_cell
 from fair_core.report.plots import (
     REVIEW_PLOT,
-    data_uri,
     loss_plot,
     plot_accuracy,
     plot_review_scores,
     review_score_counts,
     train_record,
 )
-from fair_core.report.summary import RATES, acceptance_rows, cost_rows, display_summary, round_summary
+from fair_core.report.story import (
+    accuracy_story_rows,
+    config_facts,
+    facts_html,
+    teacher_config_rows,
+    viewer_html,
+    yaml_html,
+)
+from fair_core.report.summary import (
+    RATES,
+    acceptance_rows,
+    cost_rows,
+    round_summary,
+    teacher_cost_rows,
+)
 from fair_core.store.parquet import RoundStore, RunStore, atomic_write_bytes
 
 REPORT_FILE = "report.html"
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; padding: 0 1em; }
-h1, h2, h3 { font-weight: 600; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
-th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
-th:first-child, td:first-child, th.text, td.text { text-align: left; }
-thead th { background: #f3f3f3; } tbody tr:nth-child(even) { background: #fafafa; }
-img { max-width: 100%; border: 1px solid #eee; } figure { margin: 1em 0; }
-figcaption, .path { color: #666; font-size: .85em; font-family: ui-monospace, monospace; }
-.note { color: #8a5a00; background: #fff8e6; border-left: 3px solid #e0a800; padding: .4em .8em; }
-dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; } dt { font-weight: 600; }
-"""
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, key: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key.endswith("_usd"):
-        return f"${float(value):.4f}"
-    if isinstance(value, float):
-        return f"{value:.1%}" if "accuracy" in key or key.startswith("acceptance") else f"{value:.4g}"
-    return str(value)
-
-
-def _table(rows: Sequence[Mapping[str, Any]], text: Sequence[str] = ()) -> str:
-    """An HTML table of dict rows (the columns of all rows, first seen first); `text` columns align left."""
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    attr = {c: ' class="text"' if c in text else "" for c in columns}
-    head = "".join(f"<th{attr[c]}>{_e(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td{attr[c]}>{_e(_fmt(r.get(c), c))}</td>" for c in columns) + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _image(png: bytes, alt: str, path: Path | None = None) -> str:
-    caption = f"<figcaption>{_e(path)}</figcaption>" if path is not None else ""
-    return f'<figure><img alt="{_e(alt)}" src="{data_uri(png)}">{caption}</figure>'
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
 
 
 def _teachers(manifests: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -97,36 +60,35 @@ def _summary(store: RoundStore, saved: Mapping[str, Any] | None, teachers: Seque
     return {"state": "finished" if saved else "in progress", **merged}
 
 
-def _summary_table(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """One row per number, one column per round (many numbers, few rounds); accuracies with n and 95% CI."""
-    summaries = [display_summary(s) for s in summaries]
-    keys = list(dict.fromkeys(k for s in summaries for k in s if k != "round"))
-    head = "".join(f"<th>round {_e(s['round'])}</th>" for s in summaries)
-    body = "".join(
-        f"<tr><td>{_e(k)}</td>" + "".join(f"<td>{_e(_fmt(s.get(k), k))}</td>" for s in summaries) + "</tr>"
-        for k in keys
-    )
-    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _config(run: RunStore, manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The run's stored config (`config.json`), else the latest round's config in its manifest."""
+    import json
+
+    try:
+        stored = json.loads(run.config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stored = None
+    if isinstance(stored, dict):
+        return stored
+    return next((dict(m["config"]) for m in reversed(manifests) if m.get("config")), {})
 
 
 def _round_section(store: RoundStore, teachers: Sequence[str], summary: Mapping[str, Any]) -> str:
     """Review-score histogram per teacher and the loss curve of one round, or notes saying what is missing."""
     parts = [f'<h2 id="round-{store.round}">Round {store.round}</h2>']
     if summary.get("state") != "finished":
-        parts.append(
-            _note("This round has not finished: the numbers are those of the tables written so far.")
-        )
+        parts.append(note("This round has not finished: the numbers are those of the tables written so far."))
     parts.append("<h3>Peer-review scores received per teacher</h3>")
     reviews = store.rows_if_present("reviews")
     if reviews:
         counts = review_score_counts(reviews, teachers)
         title = f"Peer-review scores received, round {store.round}"
         saved = store.path / REVIEW_PLOT
-        parts.append(_image(plot_review_scores(counts, title), title, saved if saved.is_file() else None))
-        parts.append(_table([{"author": a, **c} for a, c in counts.items()], text=("author",)))
+        parts.append(image(plot_review_scores(counts, title), title, saved if saved.is_file() else None))
+        parts.append(table([{"author": a, **c} for a, c in counts.items()], text=("author",)))
     else:
         parts.append(
-            _note("No peer reviews in this round (no mistakes, review disabled, or not reached yet).")
+            note("No peer reviews in this round (no mistakes, review disabled, or not reached yet).")
         )
     if reviews or store.exists("rationales"):
         parts.append(committee_html(committee_stats(store)))  # acceptance, agreement, cost per teacher
@@ -134,11 +96,11 @@ def _round_section(store: RoundStore, teachers: Sequence[str], summary: Mapping[
     drawn = loss_plot(store)
     if drawn is None:
         parts.append(
-            _note("No trained model in this round yet (training not reached, running, or no samples).")
+            note("No trained model in this round yet (training not reached, running, or no samples).")
         )
     else:
         png, path = drawn
-        parts.append(_image(png, f"training loss, round {store.round}", path))
+        parts.append(image(png, f"training loss, round {store.round}", path))
         record = train_record(store) or {}
         evals = record.get("eval_losses") or []
         numbers = {
@@ -150,12 +112,14 @@ def _round_section(store: RoundStore, teachers: Sequence[str], summary: Mapping[
             "validation_loss_after": evals[-1][1] if evals else None,
             "train_seconds": record.get("train_seconds"),
         }
-        parts.append(_table([numbers], text=("method",)))
+        parts.append(table([numbers], text=("method",)))
     return "\n".join(parts)
 
 
-def render_run_report(data_dir: str | Path, run_id: str) -> str:
-    """The whole report of run `run_id` under `<data_dir>/runs/` as one HTML string (no external files).
+def render_run_report(data_dir: str | Path, run_id: str, out: Path | None = None) -> str:
+    """The whole report of run `run_id` under `<data_dir>/runs/` as one HTML string (no external files):
+    first the run's story (its config, accuracy per round with n and interval, cost per teacher, the
+    viewer link, relative to `out`), then the tables of every round.
 
     Raises FileNotFoundError naming the folder when the run does not exist.
     """
@@ -172,25 +136,28 @@ def render_run_report(data_dir: str | Path, run_id: str) -> str:
             after["test_accuracy_before"] = before.get("test_accuracy_after")
             after["test_correct_before"], after["test_n_before"] = before.get(correct), before.get(n)
     hashes = sorted({str(m["config_hash"]) for m in manifests if m.get("config_hash")})
-    config = next((m["config"] for m in reversed(manifests) if m.get("config")), {})
-    facts = {
+    config = _config(run, manifests)
+    done = sum(s.get("state") == "finished" for s in summaries)
+    about = {
         "run id": run_id,
-        "config hash": ", ".join(hashes) or "-",
-        "student": (config.get("student") or {}).get("model", "-"),
-        "dataset": (config.get("dataset") or {}).get("name", "-"),
-        "teachers": ", ".join(teachers) or "-",
-        "rounds": len(stores),
         "code version": next((m["code_version"] for m in reversed(manifests) if m.get("code_version")), "-"),
         "folder": run.root,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
-    body = [
-        f"<h1>FAIR run {_e(run_id)}</h1>",
-        "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts.items()) + "</dl>",
-        "<h2>Rounds</h2>",
-        _summary_table(summaries) if summaries else _note(f"No rounds yet under {run.root}."),
-        "<h2>Student accuracy per round</h2>",
-    ]
+    body = [f"<h1>FAIR run {esc(run_id)}</h1>", viewer_html(run.root, run_id, out), "<h2>The run</h2>"]
+    body.append(facts_html(config_facts(config, done)) if config else note("No stored config."))
+    committee = teacher_config_rows(config)
+    if committee:
+        body += ["<h3>Teachers</h3>", table(committee, ("teacher", "provider", "model", "endpoint"))]
+    elif teachers:
+        body.append(facts_html({"teachers": ", ".join(teachers)}))
+    if config:
+        body.append(yaml_html(config, hashes))
+    body.append(facts_html(about))
+    body.append("<h2>Student accuracy per round</h2>")
+    if summaries:
+        story = accuracy_story_rows(summaries)
+        body.append(table(story, ("round", *(k for k in story[0] if "accuracy" in k))))
     accuracy = run_accuracy_rows(run)
     if accuracy:
         title = f"FAIR run {run_id}"
@@ -200,21 +167,40 @@ def render_run_report(data_dir: str | Path, run_id: str) -> str:
             for r in accuracy
         ]
         body += [
-            _image(plot_accuracy(accuracy, title), "accuracy per round (bars: 95% interval)"),
-            _table(shown, ("table", "split", "dataset", "model", "interval", "95% CI", "seed_accuracies")),
+            image(plot_accuracy(accuracy, title), "accuracy per round (bars: 95% interval)"),
+            "<h3>Every evaluation (student, split, dataset)</h3>",
+            table(shown, ("table", "split", "dataset", "model", "interval", "95% CI", "seed_accuracies")),
         ]
     else:
-        body.append(_note("No student answers evaluated yet."))
+        body.append(note("No student answers evaluated yet."))
+    models = {str(t["teacher"]): (str(t["provider"]), str(t["model"])) for t in committee if t.get("teacher")}
+    calls = [c for s in stores for c in s.rows_if_present("teacher_calls")]
+    body.append("<h2>Cost per teacher</h2>")
+    if calls:
+        body.append(cost_table(teacher_cost_rows(calls, models)))
+        per_round = [
+            {"round": s.round, **r} for s in stores for r in cost_rows(s.rows_if_present("teacher_calls"))
+        ]
+        body.append("<details><summary>Per round and role</summary>" + cost_table(per_round) + "</details>")
+    else:
+        body.append(note("No teacher calls yet."))
     body.append("<h2>Rationales accepted per teacher</h2>")
     acceptance = [r for s in stores for r in acceptance_rows(s.round, s.rows_if_present("acceptance"))]
-    body.append(_table(acceptance, ("teacher",)) if acceptance else _note("No rationales judged yet."))
-    body.append("<h2>Teacher calls and cost per provider and role</h2>")
-    costs = [{"round": s.round, **r} for s in stores for r in cost_rows(s.rows_if_present("teacher_calls"))]
-    body.append(_table(costs, ("provider", "role")) if costs else _note("No teacher calls yet."))
+    body.append(table(acceptance, ("teacher",)) if acceptance else note("No rationales judged yet."))
+    body.append("<h2>Rounds</h2>")
+    if summaries:
+        body += [
+            summary_table(summaries),
+            "<details><summary>The same numbers by their summary keys (manifest.json)</summary>"
+            + summary_table(summaries, raw=True)
+            + "</details>",
+        ]
+    else:
+        body.append(note(f"No rounds yet under {run.root}."))
     body += [_round_section(s, teachers, m) for s, m in zip(stores, summaries, strict=True)]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>FAIR run {_e(run_id)}</title><style>{CSS}</style></head>\n<body>\n"
+        f"<title>FAIR run {esc(run_id)}</title><style>{CSS}</style></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )
@@ -222,7 +208,7 @@ def render_run_report(data_dir: str | Path, run_id: str) -> str:
 
 def write_run_report(data_dir: str | Path, run_id: str, out: Path | None = None) -> Path:
     """`render_run_report` written to `out` (default `<data_dir>/runs/<run_id>/report.html`)."""
-    text = render_run_report(data_dir, run_id)
     path = out if out is not None else RunStore(data_dir, run_id).root / REPORT_FILE
+    text = render_run_report(data_dir, run_id, path)
     atomic_write_bytes(path, text.encode("utf-8"))
     return path

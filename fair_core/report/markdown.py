@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fair_core.report.plots import data_uri
-from fair_core.report.summary import display_summary
+from fair_core.report.summary import display_summary, label
 
 #: A plot of a report: its PNG and the file it lives in (None: not available in this round).
 Plot = tuple[bytes, Path] | None
@@ -67,11 +67,57 @@ def embedded_plot(title: str, png: bytes, path: Path) -> str:
     return f"### {title}\n\n![{title}]({data_uri(png)})\n\nFile: `{path}`\n"
 
 
-def round_report(run_id: str, round_index: int, summary: Mapping[str, Any], plots: Mapping[str, Plot]) -> str:
-    """Markdown of one round: its summary table, then each plot embedded as a data URI with its path on
-    disk (a plot that does not exist yet, e.g. no reviews or no training, is named with a note)."""
-    table = without_plots(summary)
-    lines = [summary_markdown([table], f"FAIR run {run_id}: round {round_index}"), "## Plots", ""]
+def figures_markdown(summary: Mapping[str, Any]) -> list[str]:
+    """A summary as a two-column markdown table, one readable label per row (`label`), accuracies with n
+    and 95% interval."""
+    lines = ["| figure | value |", "|---|---|"]
+    for key, value in without_plots(summary).items():
+        if key != "round":
+            lines.append(
+                f"| {_md(label(key))} | {_md(_money(value) if key.endswith('_usd') else _cell(value))} |"
+            )
+    return lines
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"${float(value):.4f}"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def teacher_cost_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Cost per teacher (`summary.teacher_cost_rows`) as a markdown table: provider, model, calls, sent,
+    from cache, failed, USD paid per role, paid and billed."""
+    if not rows:
+        return ["No teacher calls in this round."]
+    head = (
+        "| teacher | provider | model | calls | sent | from cache | failed | feedback | rationale | review "
+    )
+    lines = [head + "| paid | billed |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r["teacher"], r["provider"], r["model"], r["calls"], r["requests_sent"], r["from_cache"]]
+        cells += [r["failed_calls"], *(_money(r.get(f"cost_{x}_usd")) for x in ("feedback", "rationale"))]
+        cells += [_money(r.get("cost_review_usd")), _money(r["cost_usd"]), _money(r["billed_usd"])]
+        lines.append("| " + " | ".join(_md(str(c)) for c in cells) + " |")
+    return lines
+
+
+def round_report(
+    run_id: str,
+    round_index: int,
+    summary: Mapping[str, Any],
+    plots: Mapping[str, Plot],
+    costs: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
+    """Markdown of one round: its figures (one labelled row each), the cost per teacher (`costs`:
+    `summary.teacher_cost_rows`), then each plot embedded as a data URI with its path on disk (a plot that
+    does not exist yet, e.g. no reviews or no training, is named with a note)."""
+    lines = [f"# FAIR run {run_id}: round {round_index}", "", *figures_markdown(summary), ""]
+    if costs is not None:
+        lines += ["## Cost per teacher", "", *teacher_cost_markdown(costs), ""]
+    lines += ["## Plots", ""]
     for title, plot in plots.items():
         lines.append(
             embedded_plot(title, *plot) if plot else f"### {title}\n\nNot available in this round.\n"

@@ -1,14 +1,15 @@
 """Report plots as PNG: accuracy per round (95% error bars), review-score histogram per teacher, the loss
-curve."""
+curve (each task's loss smoothed over its raw points, epoch marks)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import tempfile
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from fair_core.refs import TRAIN_RECORD
 from fair_core.review import MAX_SCORE, MIN_SCORE
 from fair_core.store.parquet import RoundStore, RunStore, atomic_write_bytes
 from fair_core.training.card import PLOT_FILE as LOSS_PLOT
-from fair_core.training.card import plot_losses
 
 ACCURACY_PLOT = "accuracy.png"
 REVIEW_PLOT = "review_scores.png"
@@ -154,17 +154,133 @@ def train_record(store: RoundStore) -> dict[str, Any] | None:
         return None
 
 
+Curve = list[tuple[int, float]]
+#: The loss curve's series: each task's own loss (training logs since per-task logging), else the weighted
+#: loss; the weighted loss (the optimised objective) beside the tasks.
+TASK_SERIES = {"rationale": "rationale_losses", "feedback": "feedback_losses"}
+WEIGHTED = "weighted"
+
+
+@dataclass(frozen=True)
+class LossSeries:
+    """What the loss curve shows: raw and smoothed loss per series (rationale, feedback, weighted),
+    validation points, and the step at which each epoch ends (epoch k -> step)."""
+
+    raw: dict[str, Curve]
+    smoothed: dict[str, Curve]
+    eval_losses: Curve
+    epoch_ends: list[tuple[int, int]]
+
+
+def smooth(points: Sequence[tuple[int, float]], span: int | None = None) -> Curve:
+    """Exponential moving average (debiased, as TensorBoard's) with beta = 1 - 2 / (span + 1); span
+    defaults to a sixth of the points (at least 3, at most 100)."""
+    if not points:
+        return []
+    span = span or min(max(len(points) // 6, 3), 100)
+    beta = 1 - 2 / (span + 1)
+    out, average = [], 0.0
+    for index, (step, value) in enumerate(points, start=1):
+        average = beta * average + (1 - beta) * value
+        out.append((step, average / (1 - beta**index)))
+    return out
+
+
+def epoch_ends(epochs: Sequence[tuple[int, float]]) -> list[tuple[int, int]]:
+    """(k, the first logged step whose epoch is at or past k) for every whole epoch k reached."""
+    ends: list[tuple[int, int]] = []
+    for step, epoch in sorted(epochs):
+        k = math.floor(epoch + 1e-6)
+        while k >= (ends[-1][0] + 1 if ends else 1):
+            ends.append(((ends[-1][0] + 1) if ends else 1, step))
+    return ends
+
+
+def _curve(values: Iterable[Sequence[Any]] | None) -> Curve:
+    return [(int(s), float(v)) for s, v in values or []]
+
+
+def loss_series(record: Mapping[str, Any]) -> LossSeries:
+    """The loss curve's data from a training record (train_result.json, `TrainResult.record()`)."""
+    raw = {task: _curve(record.get(key)) for task, key in TASK_SERIES.items()}
+    raw = {task: curve for task, curve in raw.items() if curve}
+    raw[WEIGHTED] = _curve(record.get("losses"))
+    return LossSeries(
+        raw=raw,
+        smoothed={name: smooth(curve) for name, curve in raw.items()},
+        eval_losses=_curve(record.get("eval_losses")),
+        epoch_ends=epoch_ends(_curve(record.get("epochs"))),
+    )
+
+
+COLORS = {"rationale": "tab:blue", "feedback": "tab:orange", WEIGHTED: "tab:gray", "validation": "tab:green"}
+
+
+def plot_loss_curve(series: LossSeries, title: str = "training loss") -> bytes:
+    """A PNG of each task's loss (faint points: every step; line: smoothed), the weighted loss (dashed),
+    the validation loss and a dotted line where each epoch ends."""
+    figure = _figure_class()(figsize=(7.2, 4.2), dpi=100)
+    axes = figure.add_subplot()
+    per_task = any(name != WEIGHTED for name in series.raw)
+    for name, points in series.raw.items():
+        if not points:
+            continue
+        color = COLORS.get(name, "tab:purple")
+        label = f"{name} loss" if name != WEIGHTED else "weighted loss (objective)"
+        dashed = name == WEIGHTED and per_task
+        axes.scatter(
+            [s for s, _ in points], [v for _, v in points], s=8, color=color, alpha=0.3, linewidths=0
+        )
+        smoothed = series.smoothed[name]
+        axes.plot(
+            [s for s, _ in smoothed],
+            [v for _, v in smoothed],
+            "--" if dashed else "-",
+            color=color,
+            linewidth=1 if dashed else 1.8,
+            label=f"{label}, smoothed",
+        )
+    if series.eval_losses:
+        points = series.eval_losses
+        axes.plot(
+            [s for s, _ in points],
+            [v for _, v in points],
+            "o-",
+            color=COLORS["validation"],
+            linewidth=1.2,
+            markersize=4,
+            label="validation loss (weighted)",
+        )
+    for k, step in series.epoch_ends:
+        axes.axvline(step, color="black", alpha=0.25, linestyle=":", linewidth=1)
+        axes.annotate(
+            f"epoch {k}",
+            (step, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(-2, -2),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            fontsize=7,
+            alpha=0.6,
+            rotation=90,
+        )
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss (per task: unweighted)" if per_task else "weighted loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if any(series.raw.values()) or series.eval_losses:
+        axes.legend(loc="best", fontsize=8)
+    return _png(figure)
+
+
 def loss_plot(store: RoundStore) -> tuple[bytes, Path] | None:
-    """The round's loss curve PNG and where it lives: the trainer's loss.png, else one redrawn from the
-    losses in train_result.json (not written to disk); None when the round has no trained model."""
+    """The round's loss curve PNG, drawn from its training record (train_result.json), and the file it
+    stands for: the trainer's loss.png if there, else the record; a round whose model has loss.png but no
+    record gets that file; None when the round has no trained model."""
     path = trained_model_dir(store) / LOSS_PLOT
-    if path.is_file():
-        return path.read_bytes(), path
     record = train_record(store)
     if not record or not record.get("losses"):
-        return None
-    losses = [(int(s), float(v)) for s, v in record["losses"]]
-    evals = [(int(s), float(v)) for s, v in record.get("eval_losses") or []]
-    with tempfile.TemporaryDirectory() as tmp:
-        drawn = plot_losses(Path(tmp) / LOSS_PLOT, losses, evals, f"training loss, round {store.round}")
-        return drawn.read_bytes(), trained_model_dir(store) / TRAIN_RECORD
+        return (path.read_bytes(), path) if path.is_file() else None
+    png = plot_loss_curve(loss_series(record), f"training loss, round {store.round}")
+    return png, path if path.is_file() else trained_model_dir(store) / TRAIN_RECORD

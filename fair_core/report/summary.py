@@ -142,32 +142,139 @@ def _usd(rows: Sequence[Mapping[str, Any]], column: str = "cost_usd") -> float:
 
 
 def cost_summary(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """USD paid in this round (`cost_usd`, cached replies cost 0), per provider and per role, and what the
-    round's replies cost when first obtained (`billed_usd`). Rows written before costs were kept count 0."""
+    """USD paid in this round (`cost_usd`, cached replies cost 0), per teacher (`teacher_cost_<t>_usd`),
+    per wire protocol (`cost_<provider>_usd`, kept for old readers) and per role, and what the round's
+    replies cost when first obtained (`billed_usd`). Rows written before costs were kept count 0."""
     out: dict[str, Any] = {"cost_usd": _usd(calls), "billed_usd": _usd(calls, "billed_usd")}
+    for teacher in sorted({_teacher(c) for c in calls}):
+        out[f"{TEACHER_COST}{teacher}_usd"] = _usd([c for c in calls if _teacher(c) == teacher])
     for provider in sorted({c["provider"] for c in calls}):
         out[f"cost_{provider}_usd"] = _usd([c for c in calls if c["provider"] == provider])
-    for role in ("feedback", "rationale", "review"):
+    for role in ROLES:
         out[f"cost_{role}_usd"] = _usd([c for c in calls if c["role"] == role])
     out["batch_calls"] = sum(call_mode(c) == "batch" for c in calls)
     return out
 
 
+#: Summary key prefix of a teacher's cost: `teacher_cost_<teacher>_usd`.
+TEACHER_COST = "teacher_cost_"
+ROLES = ("feedback", "rationale", "review")
+
+
+def teacher_costs(summary: Mapping[str, Any]) -> dict[str, float]:
+    """Teacher name -> USD paid, from a summary's `teacher_cost_<t>_usd` keys (empty for old summaries)."""
+    return {
+        k[len(TEACHER_COST) : -len("_usd")]: float(v or 0.0)
+        for k, v in summary.items()
+        if k.startswith(TEACHER_COST) and k.endswith("_usd")
+    }
+
+
+def _teacher(call: Mapping[str, Any]) -> str:
+    return str(call.get("teacher") or "-")
+
+
+def _models(calls: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(sorted({str(c.get("model")) for c in calls if c.get("model")})) or "-"
+
+
+def _call_numbers(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "calls": len(rows),
+        **{k: v for k, v in call_counts(rows).items() if k != "teacher_calls"},
+        "prompt_tokens": sum(int(c["prompt_tokens"] or 0) for c in rows),
+        "completion_tokens": sum(int(c["completion_tokens"] or 0) for c in rows),
+    }
+
+
 def cost_rows(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Teacher calls per provider and role: calls, sent, from cache, failures, tokens, USD paid and billed."""
+    """Teacher calls per teacher and role (with the teacher's provider and model): calls, sent, from
+    cache, failures, tokens, USD paid and billed."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for call in calls:
-        groups.setdefault((str(call["provider"]), str(call["role"])), []).append(call)
+        groups.setdefault((_teacher(call), str(call["role"])), []).append(call)
     return [
         {
-            "provider": provider,
+            "teacher": teacher,
+            "provider": ", ".join(sorted({str(c["provider"]) for c in rows})),
+            "model": _models(rows),
             "role": role,
-            "calls": len(rows),
-            **{k: v for k, v in call_counts(rows).items() if k != "teacher_calls"},
-            "prompt_tokens": sum(int(c["prompt_tokens"] or 0) for c in rows),
-            "completion_tokens": sum(int(c["completion_tokens"] or 0) for c in rows),
+            **_call_numbers(rows),
             "cost_usd": _usd(rows),
             "billed_usd": _usd(rows, "billed_usd"),
         }
-        for (provider, role), rows in sorted(groups.items())
+        for (teacher, role), rows in sorted(groups.items())
     ]
+
+
+def teacher_cost_rows(
+    calls: Sequence[Mapping[str, Any]], models: Mapping[str, tuple[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per teacher (all roles): provider and model (`models`, from the config, fills what old
+    rows lack), calls, sent, from cache, failures, tokens, USD paid per role, paid and billed."""
+    models = models or {}
+    groups: dict[str, list[Mapping[str, Any]]] = {t: [] for t in models}
+    for call in calls:
+        groups.setdefault(_teacher(call), []).append(call)
+    out = []
+    for teacher, rows in groups.items():
+        provider, model = models.get(teacher, ("-", "-"))
+        row = {
+            "teacher": teacher,
+            "provider": ", ".join(sorted({str(c["provider"]) for c in rows})) or provider,
+            "model": _models(rows) if any(c.get("model") for c in rows) else model,
+            **_call_numbers(rows),
+        }
+        row |= {f"cost_{r}_usd": _usd([c for c in rows if c["role"] == r]) for r in ROLES}
+        out.append(row | {"cost_usd": _usd(rows), "billed_usd": _usd(rows, "billed_usd")})
+    return out
+
+
+#: What people read for a summary key (`label`); keys named after a teacher are labelled by `label`.
+LABELS = {
+    "round": "round",
+    "state": "state",
+    "student": "student model",
+    "dataset": "dataset",
+    "train_questions": "training questions",
+    "train_accuracy": "student accuracy (training split)",
+    "mistakes": "mistakes",
+    "test_accuracy_before": "test accuracy before the round",
+    "test_accuracy_after": "test accuracy after the round",
+    "teacher_calls": "teacher calls",
+    "requests_sent": "requests sent to a provider",
+    "from_cache": "replies from the cache",
+    "failed_calls": "failed calls",
+    "replayed_calls": "replayed calls",
+    "batch_calls": "calls through a batch API",
+    "prompt_tokens": "prompt tokens",
+    "completion_tokens": "completion tokens",
+    "cost_usd": "teacher cost paid in this run",
+    "billed_usd": "teacher cost when first obtained",
+    "rationales": "rationales judged",
+    "rationales_accepted": "rationales accepted",
+    "rationale_samples": "rationale training samples",
+    "feedback_samples": "feedback training samples",
+    "accuracy_plot": "accuracy plot",
+    "review_scores_plot": "review scores plot",
+    "loss_plot": "loss plot",
+}
+
+
+def label(key: str) -> str:
+    """A summary key for people: 'mistakes', 'cost of teacher gpt', 'acceptance of gpt's rationales'."""
+    if key in LABELS:
+        return LABELS[key]
+    if key.startswith(TEACHER_COST) and key.endswith("_usd"):
+        return f"cost of teacher {key[len(TEACHER_COST) : -4]}"
+    if key.startswith("cost_") and key.endswith("_usd"):
+        name = key[5:-4]
+        return f"cost of {name} calls" if name in ROLES else f"cost over the {name} API"
+    for prefix, text in (
+        ("accepted_", "rationales accepted from {}"),
+        ("rationales_", "rationales judged from {}"),
+        ("acceptance_", "acceptance of {}'s rationales"),
+    ):
+        if key.startswith(prefix):
+            return text.format(key[len(prefix) :])
+    return key.replace("_", " ")

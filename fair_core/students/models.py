@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,6 +15,9 @@ SMOLLM2_DIRNAME = "SmolLM2-135M-Instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_ALIAS = "tiny-random-llama"
 TINY_DIRNAME = "tiny-random-llama"
+#: The Hugging Face Hub model each alias stands for (cards and adapter configs name the base by it).
+HUB_IDS = {SMOLLM2_ALIAS: "HuggingFaceTB/SmolLM2-135M-Instruct"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -62,6 +66,17 @@ def resolve_model(ref: str, models_dir: Path) -> Path:
     if ref.startswith(("/", "./", "../", "~")) or path.exists():
         raise ModelNotAvailableError(f"student model {ref!r}: not a model folder")
     return Path(ref)
+
+
+def hub_id(ref: str) -> str | None:
+    """The Hugging Face Hub model a `student.model` reference stands for: an alias's model (`HUB_IDS`), a
+    reference that is itself a Hub id (owner/name and no local folder of that name), else None (a local
+    checkpoint, the tiny test model)."""
+    if ref in HUB_IDS:
+        return HUB_IDS[ref]
+    if _HUB_ID.match(ref) and not Path(ref).expanduser().exists():
+        return ref
+    return None
 
 
 def smollm2_gguf_path() -> Path:

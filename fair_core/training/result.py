@@ -17,7 +17,9 @@ class TrainResult:
     model_dir: a peft adapter folder (method lora; load it on top of the base model) or a full model folder
     (method full), with the tokenizer, the model card (README.md) and the loss curve (loss.png).
     losses / learning_rates: every (optimizer step, value), earlier runs of a resumed training included;
-    train_loss: their mean; final_train_loss: the mean over the last epoch's steps. eval_losses: the
+    train_loss: their mean; final_train_loss: the mean over the last epoch's steps. rationale_losses /
+    feedback_losses: each task's own (unweighted) loss per step, where the step had samples of it; epochs:
+    the epoch reached at every logged step (epoch k ends at the first step at or past k). eval_losses: the
     validation loss (step, value) before training (step 0), after every epoch and at the end.
     useful_tokens / token_slots: non-padding tokens and all positions computed in this run's training
     batches. resumed_from: the checkpoint training resumed from, if any. reused: the model was already
@@ -47,6 +49,9 @@ class TrainResult:
     useful_tokens: int = 0
     token_slots: int = 0
     train_seconds: float = 0.0
+    rationale_losses: list[tuple[int, float]] = field(default_factory=list)
+    feedback_losses: list[tuple[int, float]] = field(default_factory=list)
+    epochs: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def padding_fraction(self) -> float | None:
@@ -71,7 +76,14 @@ class TrainResult:
     def from_record(cls, model_dir: Path, data: Mapping[str, Any]) -> TrainResult:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        for key in ("losses", "learning_rates", "eval_losses"):
+        for key in (
+            "losses",
+            "learning_rates",
+            "eval_losses",
+            "rationale_losses",
+            "feedback_losses",
+            "epochs",
+        ):
             values[key] = [tuple(x) for x in values.get(key, [])]
         return cls(**(values | {"model_dir": Path(model_dir), "reused": True}))
 

@@ -17,8 +17,8 @@ from transformers import PrinterCallback, TrainerCallback
 from fair_core.config import TrainingConfig
 from fair_core.records import TrainSample
 from fair_core.students.models import quiet_progress_bars
-from fair_core.training.arguments import check_optimizer, training_arguments
-from fair_core.training.card import CARD_FILE, PLOT_FILE, model_card, plot_losses
+from fair_core.training.arguments import check_optimizer, check_report_to, training_arguments
+from fair_core.training.card import CARD_FILE, PLOT_FILE, model_card, student_facts
 from fair_core.training.checkpoints import (
     latest_checkpoint,
     read_record,
@@ -26,10 +26,11 @@ from fair_core.training.checkpoints import (
     save_final,
 )
 from fair_core.training.collate import encode_samples, group_units, make_collator
-from fair_core.training.loss import WeightedCompletionTrainer
+from fair_core.training.loss import TASK_LOSS_KEYS, WeightedCompletionTrainer
 from fair_core.training.model import load_model, packing_isolates_samples, resolve_precision, trainable_hash
 from fair_core.training.result import TrainResult, history, last_epoch_mean
 from fair_core.training.split import question_of, split_by_example
+from fair_core.training.tracking import TrackingTarget, attach_trackers, target_for
 
 RANKS_DIR = "ranks"  # distributed runs: one {rank, steps, trainable_sha256} file per rank
 
@@ -81,6 +82,7 @@ def train_student(
     callbacks: Sequence[TrainerCallback] = (),
     keep_checkpoints: bool = False,
     card: Mapping[str, Any] | None = None,
+    tracking: TrackingTarget | None = None,
 ) -> TrainResult:
     """Fine-tune `base_model` on `samples`; the result is saved atomically to `output_dir/model`.
 
@@ -104,8 +106,14 @@ def train_student(
     "max_steps"} after every optimizer step, and {"step", "eval_loss", "epoch", "max_steps"} after every
     validation; `callbacks` are extra `TrainerCallback`s; `card` adds title, base_model, round, settings and
     data to the model card. Under `accelerate launch` / `torchrun` every rank runs this same function.
+
+    cfg.report_to's trackers get every training log (weighted loss, each task's loss, learning rate,
+    validation loss) in the tracker run `tracking` (default `tracking.target_for(output_dir)`: a round's
+    training logs to `<run>/tracking/round=<k>/`, named "<run id> round <k>").
     """
     from transformers import AutoTokenizer, set_seed
+
+    from fair_core.report.plots import loss_series, plot_loss_curve
 
     output_dir = Path(output_dir)
     final_dir = output_dir / "model"
@@ -118,6 +126,8 @@ def train_student(
     seed = cfg.seed if cfg.seed is not None else seed
     precision = resolve_precision(cfg.precision)
     check_optimizer(cfg)
+    check_report_to(cfg)
+    tracking = tracking or target_for(output_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -151,6 +161,7 @@ def train_student(
         world_size=world_size,
         evaluate=evaluate,
         resume=resume is not None,
+        run_name=tracking.run_name,
     )
     pairs = cfg.batch_unit == "pair"
     train_rows = group_units(encoded.features) if pairs else encoded.features
@@ -166,6 +177,7 @@ def train_student(
         callbacks=[*([_ProgressCallback(progress)] if progress else []), *callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is disabled
+    attach_trackers(trainer, tracking)
     started = time.monotonic()
     with warnings.catch_warnings():  # peft asks transformers a deprecated question on every step
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -201,6 +213,9 @@ def train_student(
         useful_tokens=trainer.useful_tokens,
         token_slots=trainer.token_slots,
         train_seconds=round(time.monotonic() - started, 3),
+        rationale_losses=history(logged, TASK_LOSS_KEYS["rationale"]),
+        feedback_losses=history(logged, TASK_LOSS_KEYS["feedback"]),
+        epochs=history([log for log in logged if "loss" in log], "epoch"),
     )
     if world_size > 1 and not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
         rank = trainer.args.process_index
@@ -210,9 +225,10 @@ def train_student(
 
     def extras(folder: Path) -> None:
         info = {"base_model": str(base_model), **dict(card or {})}
+        info |= student_facts(folder, str(info["base_model"]), base_model, final_dir, chat_template)
         (folder / CARD_FILE).write_text(model_card(result.record(), cfg, info), encoding="utf-8")
         title = str(info.get("title", "training loss"))
-        plot_losses(folder / PLOT_FILE, result.losses, result.eval_losses, title)
+        (folder / PLOT_FILE).write_bytes(plot_loss_curve(loss_series(result.record()), title))
 
     save_final(trainer, final_dir, result.record(), extras)
     if not keep_checkpoints and trainer.is_world_process_zero():

@@ -68,6 +68,8 @@ def _candidates(annotation: Any, current: Any) -> Iterator[Any]:
     elif origin is str:
         yield f"{current}-changed" if current else "changed"
     elif origin is list:
+        if args and typing.get_origin(args[0]) is Literal:  # a list of choices: one of them
+            yield from ([a] for a in typing.get_args(args[0]) if [a] != current)
         yield from ([*(current or []), "x"], ["x"], [1])
     elif origin is dict:
         yield from ({"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE"}, {"x": 0.5})

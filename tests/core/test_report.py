@@ -81,10 +81,10 @@ def test_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "cafe1234" in page and RUN_ID in page
     for section in ("Rounds", "Student accuracy per round", "Rationales accepted per teacher"):
         assert f"<h2>{section}</h2>" in page
-    assert "Teacher calls and cost per provider and role" in page and "gemini" in page
+    assert "<h2>Cost per teacher</h2>" in page and "gemini" in page
     assert "$0.7500" in page  # round 0's cost
     # round 1 has no saved summary: it started from round 0's trained student
-    before = "<tr><td>test_accuracy_before</td><td>0.0% (0/2, 95% CI 0.0-65.8%)</td>"
+    before = "<tr><td>test accuracy before the round</td><td>0.0% (0/2, 95% CI 0.0-65.8%)</td>"
     assert before + "<td>50.0% (1/2, 95% CI 9.5-90.5%)</td></tr>" in page  # n and Wilson interval
     assert "test_n_before" not in page and "test_accuracy_after_low" not in page  # folded into the cell
     assert '<td class="text">6.1-79.2%</td>' in page  # the accuracy table's 95% CI column (1/3)

@@ -124,7 +124,7 @@ def test_provider_outage_fails_the_run_and_a_retry_pays_nothing_twice(fair_serve
 
 
 def test_prefect_yaml_deploys_every_deployment(fair_server: Server) -> None:
-    """`prefect deploy --all` with deployments/prefect.yaml registers the seven deployments on a work pool."""
+    """`prefect deploy --all` with deployments/prefect.yaml registers the nine deployments on a work pool."""
     env = dict(fair_server.env, FAIR_HOME=str(ROOT))
     prefect = str(Path(sys.executable).with_name("prefect"))
     subprocess.run(
@@ -145,13 +145,12 @@ def test_prefect_yaml_deploys_every_deployment(fair_server: Server) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     pooled = fair_server.post("/deployments/filter", {"work_pools": {"name": {"any_": ["fair-process"]}}})
     names = sorted(d["name"] for d in pooled)
-    assert names == sorted(
-        ["pipeline", "round", "student-inference", "teacher-committee", "training", "evaluation", "sweep"]
-    )
+    stages = ["student-inference", "teacher-committee", "training", "evaluation"]
+    assert names == sorted(["run", "demo", "pipeline", "round", *stages, "sweep"])
     sweep = next(d for d in pooled if d["name"] == "sweep")
     assert sweep["parameters"]["sweep"] == {"ablation": "paper"}
     round_deployment = next(d for d in pooled if d["name"] == "round")
-    assert parse_config(round_deployment["parameters"]["config"]).run.name == "demo"
+    assert parse_config(round_deployment["parameters"]["config"]).run.name == "current-svamp"  # not simulated
 
 
 def test_fair_up_starts_the_server_and_the_deployments_in_one_command(
@@ -173,13 +172,15 @@ def test_fair_up_starts_the_server_and_the_deployments_in_one_command(
                 assert process.poll() is None, server.tail()
                 assert time.monotonic() < deadline, server.tail()
                 try:
-                    if len(server.post("/deployments/filter", {})) == 7:
+                    if len(server.post("/deployments/filter", {})) == 9:
                         break
                 except httpx.HTTPError:
                     pass  # not up yet
                 time.sleep(1)
             round_deployment = server.deployment("run-round", "fair-round")
-            assert parse_config(round_deployment["parameters"]["config"]).run.name == "demo"
+            config = parse_config(round_deployment["parameters"]["config"])
+            assert config.run.name == "current-svamp" and not config.simulator.enabled
+            assert server.deployment("run-fair", "fair-demo")["parameters"] == {"preset": "demo"}
         finally:
             process.terminate()
             process.wait(timeout=60)

@@ -162,3 +162,48 @@ def test_the_next_start_ends_an_orphaned_server(tmp_path: Path, cli_env: dict[st
         for process in (orphan, bystander):
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("stop", [_ctrl_c, _sigterm], ids=["ctrl-c", "sigterm"])
+def test_fair_up_stops_cleanly_on_ctrl_c_and_sigterm(
+    tmp_path: Path, cli_env: dict[str, str], stop: Callable[[subprocess.Popen[bytes]], None]
+) -> None:
+    """`fair up` with no config and no API key (the forms default to current-svamp with real providers:
+    serving only registers deployments) serves, then stops on either signal without Prefect's
+    `RuntimeWarning: coroutine 'Runner.astop' was never awaited`, a traceback, or a process left."""
+    import httpx
+
+    from tests.e2e.prefect_api import Server
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "up-home"
+    env = dict(cli_env, PREFECT_HOME=str(home))
+    out_path, err_path = tmp_path / "up.out", tmp_path / "up.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        process = subprocess.Popen(
+            [FAIR, "up", "--port", str(port)], env=env, stdout=out, stderr=err, start_new_session=True
+        )
+    try:
+        server = Server(api, env, tmp_path, {}, tmp_path, [out_path, err_path])
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, server.tail()
+            assert time.monotonic() < deadline, server.tail()
+            try:
+                if len(server.post("/deployments/filter", {})) == 9:
+                    break
+            except httpx.HTTPError:
+                pass  # not up yet
+            time.sleep(1)
+        time.sleep(2.0)  # the runner polls for flow runs
+        stop(process)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    errors = err_path.read_text()
+    assert code in (0, 130), (code, errors[-3000:])
+    assert "RuntimeWarning" not in errors and "never awaited" not in errors, errors[-3000:]
+    assert "Traceback" not in errors + out_path.read_text(), errors[-3000:]
+    assert not _eventually_none(home), "processes left behind"
