@@ -91,10 +91,14 @@ def _without_nulls(value: Any) -> Any:
 
 def form_config(config: FairConfig) -> dict[str, Any]:
     """`config` as a form default: without its empty (null) values when they are the fields' defaults,
-    as the deployment API validates defaults against the form's plain (non-null) inputs."""
+    as the deployment API validates defaults against the form's plain (non-null) inputs, and with
+    `student.chat_template` as the word its form choice shows."""
     from fair_core.config import parse_config
+    from fair_core.config.student import CHAT_TEMPLATE_WORDS
 
     data = config.model_dump(mode="json")
+    words = {value: word for word, value in CHAT_TEMPLATE_WORDS.items()}
+    data["student"]["chat_template"] = words[config.student.chat_template]  # the form's choice
     pruned = _without_nulls(data)
     return pruned if parse_config(pruned) == config else data
 

@@ -117,6 +117,8 @@ def _plain_optional(prop: dict[str, Any]) -> None:
     if "type" not in other:
         return  # a section ($ref): keep the union (the validator would not re-add null)
     del prop["anyOf"]
+    if other == {"type": "boolean"} and "examples" in prop:
+        other = {"type": "string"}  # a checkbox cannot be left empty: a text input of the field's words
     prop.update(other)
     prop.pop("default", None)
 

@@ -8,6 +8,9 @@ from pydantic import Field, field_validator, model_validator
 
 from fair_core.config.base import Section
 
+#: The words `student.chat_template` also takes (a deployment form offers them as its choices).
+CHAT_TEMPLATE_WORDS: dict[str, bool | None] = {"auto": None, "chat": True, "raw": False}
+
 
 class VllmConfig(Section):
     """vLLM-only options of the student: its environment, memory, GPUs, or a running `vllm serve`."""
@@ -60,6 +63,7 @@ class StudentConfig(Section):
     )
     chat_template: bool | None = Field(
         None,
+        json_schema_extra={"examples": list(CHAT_TEMPLATE_WORDS)},  # a form: a text input of these words
         description="Wrap prompts in the tokenizer's chat template, in inference, training and evaluation "
         "alike. Empty or 'auto': when the tokenizer has one; true or 'chat': always; false, 'raw' or 'none': "
         "never, the prompt text as it is (the paper code, even for Llama-2-chat).",
@@ -98,7 +102,7 @@ class StudentConfig(Section):
         """'auto' -> None, 'chat' -> True, 'raw' / 'none' -> False (other values as pydantic reads them)."""
         if isinstance(value, str):
             word = value.strip().lower()
-            aliases: dict[str, bool | None] = {"auto": None, "chat": True, "raw": False, "none": False}
+            aliases: dict[str, bool | None] = {**CHAT_TEMPLATE_WORDS, "none": False}
             if word in aliases:
                 return aliases[word]
         return value

@@ -185,3 +185,25 @@ def test_simulated_teachers_outside_the_demo_are_announced() -> None:
     warning = simulated_warning(demo, "fair-pipeline")
     assert warning and warning.startswith("SIMULATED TEACHERS") and "gpt, gemini, mixtral" in warning
     assert simulated_warning(load_config(preset_path("current-svamp")), "fair-pipeline") is None
+
+
+@pytest.mark.parametrize("chat_template", [None, True, False])
+def test_form_defaults_validate_and_build_the_served_config(chat_template: bool | None) -> None:
+    """A form submitted untouched builds the served config: a nullable switch (student.chat_template)
+    is a text input of its words, since a checkbox left alone would send false."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    from flows.serving import form_config
+
+    config = load_config(preset_path("demo"))
+    config.student.chat_template = chat_template
+    (pipeline,) = build_deployments(config, only=["fair-pipeline"])
+    schema = pipeline._parameter_openapi_schema.model_dump()
+    prop = schema["definitions"]["StudentConfig"]["properties"]["chat_template"]
+    assert prop["type"] == "string" and prop["examples"] == ["auto", "chat", "raw"]
+    defaults = {"config": form_config(config)}
+    assert validate(defaults, schema) == []
+    assert parse_config(defaults["config"]) == config
+    assert parse_config(pipeline.parameters["config"]) == config
+    raw = dict(defaults["config"], student=dict(defaults["config"]["student"], chat_template=None))
+    assert validate({"config": config.model_dump(mode="json") | {"student": raw["student"]}}, schema) == []

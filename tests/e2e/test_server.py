@@ -46,10 +46,11 @@ def test_pipeline_deployment_runs_through_the_rest_api(fair_server: Server, pipe
     assert manifest["summary"]["teacher_calls"] > 0
     assert (store.round(0).path / "student" / "model" / "adapter_config.json").is_file()
     key = f"fair-{config.run_id()}-round-0".lower()
-    (table,) = fair_server.artifacts(key)
-    assert table["type"] == "table" and "test_accuracy_after" in table["data"]
-    (report,) = fair_server.artifacts(f"{key}-report")
-    assert report["type"] == "markdown" and config.run_id() in report["data"]
+    # a form run of the same served config (tests/e2e/test_browser_forms.py) publishes the same keys again
+    tables, reports = fair_server.artifacts(key), fair_server.artifacts(f"{key}-report")
+    assert tables and reports
+    assert all(t["type"] == "table" and "test_accuracy_after" in t["data"] for t in tables)
+    assert all(r["type"] == "markdown" and config.run_id() in r["data"] for r in reports)
 
 
 def test_student_ready_event_starts_a_round_and_chains_the_next(

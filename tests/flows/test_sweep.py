@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterStartTime
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterStartTime
 
 from fair_core.config.sweep import SweepConfig, VariantSpec
 from fair_core.store import RunStore
@@ -16,16 +16,22 @@ from flows.pipeline import run_pipeline
 from flows.sweep import run_sweep
 from tasks.sweep import sweep_dir
 
+#: What the student-answers task runs are called: the training split, the baseline, each evaluation.
+ANSWERS = ("student answers", "baseline evaluation", "evaluation")
 
-def completed_task_runs(prefix: str, since: datetime) -> int:
-    """Task runs named `prefix-...` that really ran (state Completed, not Cached) since `since`."""
+
+def completed_task_runs(names: tuple[str, ...], since: datetime) -> int:
+    """Task runs named one of `names`, with or without a shard suffix (tasks/naming.py), that really ran
+    (Completed, not Cached) since `since`."""
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(
-                name=TaskRunFilterName(like_=prefix), start_time=TaskRunFilterStartTime(after_=since)
-            )
+            task_run_filter=TaskRunFilter(start_time=TaskRunFilterStartTime(after_=since))
         )
-    return sum(1 for r in runs if r.name.startswith(f"{prefix}-") and r.state_name == "Completed")
+
+    def named(name: str) -> bool:
+        return any(name == n or name.startswith(f"{n} shard ") for n in names)
+
+    return sum(1 for r in runs if named(r.name) and r.state_name == "Completed")
 
 
 def test_a_sweep_of_n_training_variants_trains_n_times_and_answers_round0_once(
@@ -46,8 +52,8 @@ def test_a_sweep_of_n_training_variants_trains_n_times_and_answers_round0_once(
 
     # the student answered the training split once and the test split once before training (baseline),
     # then each trained student answered the test split: 2 + n answer tasks, not 3 n
-    assert completed_task_runs("student-answers", since) == 2 + n
-    assert completed_task_runs("fine-tune", since) == n
+    assert completed_task_runs(ANSWERS, since) == 2 + n
+    assert completed_task_runs(("fine-tune round 0",), since) == n
     donor = done.variants[0].run_id
     for v in done.variants:
         store = RunStore(config.run.data_dir, v.run_id).round(0)

@@ -6,9 +6,12 @@ where the results are."""
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prefect.logging.handlers import APILogHandler
 
 from fair_core.config import FairConfig
 from flows.serving import short_form_defaults
@@ -18,8 +21,9 @@ from tasks.results import report_path
 pytestmark = pytest.mark.slow
 
 
-async def _read(run_id: str) -> dict[str, Any]:
-    """Flow runs, task runs, artifacts and the entry run's logs of a run, from the Prefect API."""
+async def _read(run_id: str, since: datetime) -> dict[str, Any]:
+    """Flow runs, task runs, artifacts and the entry run's logs of a run started after `since` (other
+    tests of the session run stage flows of the same tiny config), from the Prefect API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -34,7 +38,11 @@ async def _read(run_id: str) -> dict[str, Any]:
     from prefect.client.schemas.sorting import LogSort
 
     async with get_client() as client:
-        flow_runs = [r for r in await client.read_flow_runs(limit=200) if r.name.startswith(run_id)]
+        flow_runs = [
+            r
+            for r in await client.read_flow_runs(limit=200)
+            if r.name.startswith(run_id) and r.created is not None and r.created >= since
+        ]
         ids = [r.id for r in flow_runs]
         tasks = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=200
@@ -68,8 +76,14 @@ async def _read(run_id: str) -> dict[str, Any]:
 def test_runs_read_well_in_the_prefect_ui(tiny_config) -> None:
     config: FairConfig = tiny_config(run={"teacher_task_size": 4}, student={"shards": 2})
     run_id = config.run_id()
+    since = datetime.now(UTC)
     run_fair(**short_form_defaults(config))  # the short form that builds this very config
-    seen = asyncio.run(_read(run_id))
+    seen = asyncio.run(_read(run_id, since))
+    deadline = time.monotonic() + 30
+    while len(seen["entry_logs"]) < 5 and time.monotonic() < deadline:  # logs reach the API in batches
+        APILogHandler.flush()
+        time.sleep(0.5)
+        seen = asyncio.run(_read(run_id, since))
 
     assert seen["flows"] == {
         ("run-fair", run_id),
