@@ -47,10 +47,11 @@ async def _read(run_id: str, since: datetime) -> dict[str, Any]:
         tasks = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=200
         )
-        failed_gem = await client.read_task_runs(  # what a user filters by in the UI
+        failed_gem = await client.read_task_runs(  # what a user filters by in the UI (this run only)
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
             task_run_filter=TaskRunFilter(
                 tags=TaskRunFilterTags(all_=[run_id, "teacher:gem", "role:rationale"])
-            )
+            ),
         )
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)), limit=200
