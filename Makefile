@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test lint install install-dev vllm-env chromium clean-venv
+.PHONY: demo test lint install install-dev vllm-env chromium postgres gpu-check clean-venv
 
 demo: install
 	$(BIN)/fair demo
 
-test: install-dev vllm-env chromium
+test: install-dev vllm-env chromium postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -47,6 +47,15 @@ vllm-env:
 # Debian's chromium for the browser test of the Prefect UI (Playwright's own download does not work offline).
 chromium:
 	scripts/install_chromium.sh
+
+# Debian's PostgreSQL server binaries: the tests start a throw-away server on 127.0.0.1 (tests/pg.py).
+postgres:
+	scripts/install_postgres.sh
+
+# GPU readiness (scripts/gpu_check.py): needs only torch, transformers and peft, so it runs with the project's
+# environment when there is one, else with python3; e.g. make gpu-check ARGS="--model DIR --json gpu.json".
+gpu-check:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_check.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV) $(VLLM_VENV)

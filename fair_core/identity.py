@@ -53,6 +53,8 @@ VOLATILE: Mapping[str, str] = {
     "training.report_to": "where training metrics are sent, not what is trained",
     # --- simulator ----------------------------------------------------------------------------------------
     "simulator.latency_ms": "how slowly the simulator replies",
+    # --- cache --------------------------------------------------------------------------------------------
+    "cache.url": "where teacher replies are kept (SQLite file or PostgreSQL), not what they are",
 }
 
 #: Fields left out of a view while empty, so identities made before the field existed stay the same.
@@ -65,6 +67,9 @@ OMIT_WHEN_EMPTY: Mapping[str, str] = {
     "review.reviewers_per_rationale": "unset = every other teacher reviews, as before the field existed",
     "review.show_author": "off = authors hidden, as before the field existed",
 }
+
+#: Sections whose every field is volatile, added after identities existed: left out of every view.
+OMIT_SECTIONS = frozenset({"cache"})
 
 #: Fields left out of a view while at the value given here (the behaviour before the field existed).
 OMIT_AT_VALUE: Mapping[str, Any] = {
@@ -99,6 +104,8 @@ def _prune(model: BaseModel, data: dict[str, Any], path: str) -> dict[str, Any]:
             continue
         value = getattr(model, name)
         if isinstance(value, BaseModel):
+            if here in OMIT_SECTIONS:
+                continue
             out[name] = _prune(value, data[name], here)
         elif isinstance(value, list | tuple) and value and all(isinstance(v, BaseModel) for v in value):
             out[name] = [_prune(v, d, _join(here, "*")) for v, d in zip(value, data[name], strict=True)]

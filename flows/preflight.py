@@ -65,6 +65,26 @@ def check_prompts(config: FairConfig) -> None:
         raise ConfigError(f"prompts.template_dir {folder!r}: no such folder")
 
 
+def check_shared_cache(url: str) -> None:
+    """`cache.url` reachable: a PostgreSQL server that answers (ConfigError naming the URL without its
+    password and the cause), or a SQLite file path that is sound (ReplyCacheDamaged)."""
+    from fair_core.teachers.db import database_errors, is_url, open_database, redact
+    from fair_core.teachers.integrity import check_reply_cache
+
+    if not is_url(url):
+        check_reply_cache(Path(url).expanduser())
+        return
+    try:
+        database = open_database(url, "cache.url", busy_timeout_s=10)
+        try:
+            database.query("SELECT 1")
+        finally:
+            database.close()
+    except (RuntimeError, *database_errors()) as err:
+        cause = str(err).removeprefix(f"cache.url {redact(url)}: ")
+        raise ConfigError(f"cache.url {redact(url)}: cannot reach the shared reply cache ({cause})") from None
+
+
 def preflight(config: FairConfig) -> None:
     """Every user error found before any work, each as one sentence: ConfigError (data dir, SDKs, replay
     recordings, prompts, dataset), MissingAPIKeyError (every missing key at once), ReplyCacheDamaged (the
@@ -87,4 +107,7 @@ def preflight(config: FairConfig) -> None:
         raise ConfigError(str(err)) from None
     check_dataset(config.dataset)
     data_dir = check_data_dir(config.run.data_dir)  # the first check that creates something
-    check_reply_cache(response_cache_path(data_dir))
+    if config.cache.url:
+        check_shared_cache(config.cache.url)
+    else:
+        check_reply_cache(response_cache_path(data_dir))

@@ -30,7 +30,7 @@ from tasks.logs import task_logger
 CACHE_VERSION = "1"
 
 #: Task parameters that never change a result (how to run it), left out of cache keys.
-_VOLATILE_PARAMETERS = {"refresh", "budget_usd"}
+_VOLATILE_PARAMETERS = {"refresh", "budget_usd", "cache_url"}
 
 
 def fingerprint(value: Any) -> Any:

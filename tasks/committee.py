@@ -12,6 +12,7 @@ from prefect import task
 
 from fair_core.committee import feedback_rows, plan_committee_calls, rationale_rows
 from fair_core.config import FairConfig, TeacherConfig
+from fair_core.config.cache import without_password
 from fair_core.identity import reply_origin
 from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
@@ -40,19 +41,20 @@ def ask_teacher(
     shard: int = 0,
     shards: int = 1,
     origin: str = "",
+    cache_url: str = "",
 ) -> TableRef:
     """One teacher's feedback on every mistake, or its rationale for every mistaken question (shard
     `shard` of `shards`: a contiguous slice of the requests, stored as its own `teacher_calls` part).
 
     `refresh` re-asks every request (the stage also bypasses this task's Prefect cache); `budget_usd` is
     the run's budget. Neither is part of the cache key. `origin` marks simulated replies (the run's
-    `reply_origin`), part of every request key."""
+    `reply_origin`), part of every request key. `cache_url`: where replies are kept (`send_planned`)."""
     planned = plan_committee_calls(
         teacher, role, examples_by_id(examples.rows()), mistakes.rows(), prompts.load()
     )
     part = shard_part(f"{role}-{teacher.name}", shard, shards)
     return send_planned(
-        teacher, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin
+        teacher, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin, cache_url
     )
 
 
@@ -82,9 +84,10 @@ def committee_stage(
     budget = config.run.budget_usd
     shards = shard_count(config, len(mistakes.rows()))
     origin = reply_origin(config)
+    cache = without_password(config.cache.url)
     futures = [
         tagged(ask, where, "teacher-committee", teacher=t.name, role=role).submit(
-            t, role, train, mistakes, prompts, where, refresh, budget, shard, shards, origin
+            t, role, train, mistakes, prompts, where, refresh, budget, shard, shards, origin, cache_url=cache
         )
         for role in ("feedback", "rationale")
         for t in config.teachers

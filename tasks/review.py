@@ -11,6 +11,7 @@ from __future__ import annotations
 from prefect import task
 
 from fair_core.config import FairConfig, ReviewConfig, TeacherConfig
+from fair_core.config.cache import without_password
 from fair_core.identity import reply_origin
 from fair_core.records import examples_by_id
 from fair_core.refs import PromptsRef, RoundRef, TableRef
@@ -42,6 +43,7 @@ def review_rationales(
     shards: int = 1,
     origin: str = "",
     plan: ReviewPlan | None = None,
+    cache_url: str = "",
 ) -> TableRef:
     """One teacher grades every other teacher's rationale 1-5 (shard `shard` of `shards`; `refresh`,
     `budget_usd` and `origin` as in the committee's `ask_teacher`); with a `plan` (reviewer controls),
@@ -49,7 +51,7 @@ def review_rationales(
     planned = plan_reviews(reviewer, examples_by_id(examples.rows()), rationales.rows(), prompts.load(), plan)
     part = shard_part(f"review-{reviewer.name}", shard, shards)
     return send_planned(
-        reviewer, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin
+        reviewer, shard_slice(planned, shard, shards), where, part, refresh, budget_usd, origin, cache_url
     )
 
 
@@ -111,9 +113,10 @@ def review_stage(
     per_reviewer = len(rationales.rows()) * per_rationale // max(1, len(reviewers))
     shards = shard_count(config, per_reviewer)
     origin = reply_origin(config)
+    cache = without_password(config.cache.url)
     futures = [
         tagged(review, where, "peer-review", teacher=t.name, role="review").submit(
-            t, train, rationales, prompts, where, refresh, budget, shard, shards, origin, plan
+            t, train, rationales, prompts, where, refresh, budget, shard, shards, origin, plan, cache
         )
         for t in reviewers
         for shard in range(shards)

@@ -77,10 +77,12 @@ def send_planned(
     refresh: bool = False,
     budget_usd: float | None = None,
     origin: str = "",
+    cache_url: str = "",
 ) -> TableRef:
     """Send a planned batch (cached replies first), store its `teacher_calls` part (and `batch_jobs` for a
     batch-mode teacher), then raise if the batch did not complete; replies so far are kept either way.
-    `origin`: who answers when it is not the provider (`fair_core.identity.reply_origin`)."""
+    `origin`: who answers when it is not the provider (`fair_core.identity.reply_origin`); `cache_url`:
+    the run's `cache.url` without its password (empty: the SQLite file under the data dir)."""
     caller = TeacherCaller(
         teacher,
         data_dir=where.data_dir,
@@ -89,6 +91,7 @@ def send_planned(
         secret_loader=prefect_secret_loader,
         refresh=refresh,
         origin=origin,
+        cache_url=cache_url,
     )
     key = progress_key(where, part)
     with TaskProgress(f"round {where.round} {part}", len(planned), key) as progress:

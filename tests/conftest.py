@@ -50,3 +50,27 @@ def smollm2_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("smollm2-models")
     resolve_model("smollm2-135m", models)
     return models
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server on 127.0.0.1 for the session (tests/pg.py; fails naming the install script)."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
+    from tests.pg import PgServer, pg_bin
+
+    try:
+        pg_bin()
+    except RuntimeError as err:
+        pytest.fail(str(err), pytrace=False)
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: object) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    from tests.pg import PgServer
+
+    assert isinstance(postgres_server, PgServer)
+    return postgres_server.new_database()

@@ -1,10 +1,12 @@
 """Typed FAIR run configuration (pydantic), loaded from YAML: `load_config("demo")` or a file path.
 
-One module per section (run, data, student, teachers, review, training, evaluation, simulator, prompts);
+One module per section (run, data, student, teachers, review, training, evaluation, simulator, prompts,
+cache);
 `loading` holds `FairConfig` and the loaders, `presets` the packaged preset files.
 """
 
 from fair_core.config.base import ConfigError, Section
+from fair_core.config.cache import CacheConfig
 from fair_core.config.data import DatasetConfig, DatasetName, GymConfig
 from fair_core.config.evaluation import EvaluationConfig
 from fair_core.config.loading import FairConfig, load_config, parse_config, section_path
@@ -19,6 +21,7 @@ from fair_core.config.training import TrainingConfig
 
 __all__ = [
     "DEFAULT_KEY_ENV",
+    "CacheConfig",
     "ConfigError",
     "DatasetConfig",
     "DatasetName",

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from fair_core.config.base import ConfigError, Section
+from fair_core.config.cache import CacheConfig
 from fair_core.config.data import DatasetConfig
 from fair_core.config.evaluation import EvaluationConfig
 from fair_core.config.presets import config_path, list_presets
@@ -39,6 +40,7 @@ class FairConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     prompts: PromptConfig = Field(default_factory=PromptConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _check_committee(self) -> FairConfig:

@@ -213,7 +213,7 @@ async def run_batch_requests(
         unique.setdefault(request.key(), request)
     cached = {} if refresh else await asyncio.to_thread(cache.get_many, list(unique))
     missing = [k for k in unique if k not in cached]
-    sidecar = Sidecar(cache.path)
+    sidecar = Sidecar(cache.database)
     state = _Batches(teacher, provider, batch, cache, sidecar, price, ledger, progress, unique)
     state.done = len(cached)
     wanted = set(missing)
@@ -229,14 +229,14 @@ async def run_batch_requests(
     for start in range(0, len(rest), max(1, max_lines)):
         chunk = rest[start : start + max_lines]
         worst = sum(max_request_cost(price, unique[k], "batch") for k in chunk)
-        if ledger is not None and not ledger.reserve(worst):
+        if ledger is not None and not await asyncio.to_thread(ledger.reserve, worst):
             budget_stopped += chunk
             continue
         record = (
             None if state.fatal else await state.submit([unique[k] for k in chunk], job_key(teacher, chunk))
         )
         if ledger is not None:
-            ledger.release(worst)  # batch costs are charged when the results arrive
+            await asyncio.to_thread(ledger.release, worst)  # batch costs are charged when results arrive
         if record is None:
             state.online += chunk
         else:

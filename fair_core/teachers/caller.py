@@ -24,6 +24,7 @@ from fair_core.teachers.calls import (
     response_cache_path,
 )
 from fair_core.teachers.cost import Price, price_for, warn_unpriced
+from fair_core.teachers.db import is_url
 from fair_core.teachers.engine import CallOptions, CallResult, run_requests_sync
 from fair_core.teachers.integrity import check_reply_cache
 from fair_core.teachers.keys import SecretLoader, describe_teacher, resolve_api_key
@@ -52,6 +53,7 @@ class TeacherCaller:
     Every caller of the process shares the teacher's limits and the run's budget ledger (the runtime).
     `origin` (`fair_core.identity.reply_origin`) marks requests answered by the simulator: part of their
     keys. The reply cache is checked (`check_reply_cache`) before anything is read, paid or sent.
+    `cache_url` (`cache.url`): a PostgreSQL database shared by workers instead of the data dir's file.
     """
 
     def __init__(
@@ -64,9 +66,11 @@ class TeacherCaller:
         secret_loader: SecretLoader | None = None,
         refresh: bool = False,
         origin: str = "",
+        cache_url: str = "",
     ) -> None:
         self.teacher, self.run_id, self.budget_usd = teacher, run_id, budget_usd
         self.data_dir, self.cache_path = data_dir, response_cache_path(data_dir)
+        self._cache_url = cache_url  # may hold a password: never in a repr, log or row
         self.secret_loader, self.refresh, self.origin = secret_loader, refresh, origin
 
     def __repr__(self) -> str:
@@ -86,9 +90,11 @@ class TeacherCaller:
         if self.origin:
             planned = [replace(p, request=replace(p.request, origin=self.origin)) for p in planned]
         api_key = resolve_api_key(teacher, self.secret_loader)
-        check_reply_cache(self.cache_path)  # before the ledger reads its spend from the same file
+        where = self._cache_url or self.cache_path
+        if not is_url(where):
+            check_reply_cache(where)  # before the ledger reads its spend from the same file
         runtime = get_runtime()
-        ledger = runtime.ledger(self.cache_path, self.run_id, self.budget_usd)
+        ledger = runtime.ledger(where, self.run_id, self.budget_usd)
         price = price_for(teacher)
         if self.budget_usd is not None:
             warn_unpriced([teacher])
@@ -97,7 +103,7 @@ class TeacherCaller:
         )
         requests = [p.request for p in planned]
         jobs: list[dict[str, Any]] | None = None
-        with ResponseCache(self.cache_path) as cache:
+        with ResponseCache(where) as cache:
             if teacher.mode == "batch":
                 results, jobs = self._batch(requests, api_key, cache, options, price, progress)
             else:

@@ -1,7 +1,8 @@
-"""Cross-process claims on teacher requests, in the reply cache's file: one request is sent by one caller.
+"""Cross-process claims on teacher requests, in the reply cache's database: one request is sent by one caller.
 
 Before a request is sent its caller inserts a `claims` row (request key, owner token, host, pid, time) in
-one write transaction. A caller that finds another live owner's claim waits for that reply to appear in
+one write transaction (SQLite's file write lock; on Postgres an advisory lock on the key). A caller that
+finds another live owner's claim waits for that reply to appear in
 the cache instead of sending; a claim whose owner process is dead (same host) or that is older than
 `STALE_AFTER_S` is taken over. The claim goes away with the reply (same transaction) or when the request
 ends without one. In-process de-duplication (one send per key per engine call) comes first; each engine
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fair_core.teachers.base import ChatResponse
-from fair_core.teachers.sqlite import ConnectionPool
+from fair_core.teachers.db import Database, upsert
 
 CLAIMS_SCHEMA = """CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
@@ -65,10 +65,12 @@ class Holder:
 
 
 class Claims:
-    """The `claims` table at a ConnectionPool's file (its `responses` table is the reply cache)."""
+    """The `claims` table in a cache's Database (its `responses` table is the reply cache)."""
 
-    def __init__(self, pool: ConnectionPool, stale_after_s: float = STALE_AFTER_S) -> None:
-        self._pool, self.stale_after_s = pool, stale_after_s
+    def __init__(self, database: Database, stale_after_s: float = STALE_AFTER_S) -> None:
+        self._db, self.stale_after_s = database, stale_after_s
+        columns = ("key", "owner", "host", "pid", "claimed_at")
+        self._upsert = upsert("claims", columns, "key", database.dialect)
 
     def _taken_over(self, row: tuple[str, str, int, float] | None, owner: Owner) -> bool:
         if row is None or row[0] == owner.token:
@@ -78,48 +80,31 @@ class Claims:
 
     def claim(self, key: str, owner: Owner, refresh: bool = False) -> ClaimState:
         """Claim `key` for `owner` (one write transaction): `mine` (send it), `cached` (a reply is there;
-        not with `refresh`) or `held` (another live caller sends it). Raises `sqlite3.Error` when the
-        claim cannot be written (then nothing must be sent)."""
-        conn = self._pool.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        not with `refresh`) or `held` (another live caller sends it). Raises one of the database's
+        `errors` when the claim cannot be written (then nothing must be sent)."""
+        with self._db.transaction(lock=f"claim:{key}") as conn:
             if not refresh and conn.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
-                conn.commit()
                 return "cached"
             row = conn.execute(
                 "SELECT owner, host, pid, claimed_at FROM claims WHERE key = ?", (key,)
             ).fetchone()
             if not self._taken_over(row, owner):
-                conn.commit()
                 return "held"
-            conn.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
-                (key, owner.token, owner.host, owner.pid, time.time()),
-            )
-            conn.commit()
+            conn.execute(self._upsert, (key, owner.token, owner.host, owner.pid, time.time()))
             return "mine"
-        except BaseException:
-            conn.rollback()
-            raise
 
     def holder(self, key: str, owner: Owner) -> Holder | None:
         """The live claim of another caller on `key`, if any (a read)."""
-        row = (
-            self._pool.connect()
-            .execute("SELECT owner, host, pid, claimed_at FROM claims WHERE key = ?", (key,))
-            .fetchone()
-        )
-        if self._taken_over(row, owner):
+        rows = self._db.query("SELECT owner, host, pid, claimed_at FROM claims WHERE key = ?", (key,))
+        row = rows[0] if rows else None
+        if row is None or self._taken_over(row, owner):
             return None
         return Holder(row[1], int(row[2]), float(row[3]))
 
     def reply_since(self, key: str, since: float | None) -> ChatResponse | None:
         """The cached reply of `key` (stored at or after `since`, when given)."""
-        row = (
-            self._pool.connect()
-            .execute("SELECT response, created_at FROM responses WHERE key = ?", (key,))
-            .fetchone()
-        )
+        rows = self._db.query("SELECT response, created_at FROM responses WHERE key = ?", (key,))
+        row = rows[0] if rows else None
         if row is None or (since is not None and row[1] < since):
             return None
         return ChatResponse.from_json(row[0])
@@ -127,13 +112,13 @@ class Claims:
     def release(self, key: str, owner: Owner) -> None:
         """Drop `owner`'s claim on `key` (best effort: a claim left behind is taken over later)."""
         try:
-            with self._pool.transaction() as conn:
+            with self._db.transaction() as conn:
                 conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner.token))
-        except sqlite3.Error:
+        except self._db.errors:
             pass
 
     def count(self) -> int:
-        return int(self._pool.connect().execute("SELECT COUNT(*) FROM claims").fetchone()[0])
+        return int(self._db.query("SELECT COUNT(*) FROM claims")[0][0])
 
 
 async def wait_for_holder(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
 from fair_core.teachers.cache import CACHEABLE, ReplyStoreError, ResponseCache
 from fair_core.teachers.claims import Holder, Owner, wait_for_holder
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
+from fair_core.teachers.db import database_errors
 from fair_core.teachers.keeping import StoreStop, Unkept, keep, retry_held
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.runtime import RateLimits, get_runtime
@@ -171,7 +171,7 @@ async def run_requests(
                     return stop.response(), 0, False
                 try:
                     state = await loop.run_in_executor(writer, cache.claims.claim, key, owner, opts.refresh)
-                except sqlite3.Error as err:
+                except cache.database.errors as err:
                     stop.fail(str(err))
                     return stop.response(), 0, False
                 if state == "mine":
@@ -186,7 +186,15 @@ async def run_requests(
         reserved = max_request_cost(teacher.price, request) if ledger is not None else 0.0
         claimed = True
         try:
-            if ledger is not None and not ledger.reserve(reserved):
+            try:  # a shared budget's hold is written to the database: on the writer thread
+                if ledger is None or ledger.budget_usd is None:
+                    fits = ledger is None or ledger.reserve(reserved)
+                else:
+                    fits = await loop.run_in_executor(writer, ledger.reserve, reserved)
+            except database_errors() as err:
+                stop.fail(str(err))
+                return stop.response(), 0, False
+            if not fits and ledger is not None:
                 tracker.budget_stopped = True
                 return budget_response(ledger), 0, False
             held = ledger is not None
@@ -207,9 +215,11 @@ async def run_requests(
                     held = False
             finally:
                 if held and ledger is not None:
-                    ledger.release(reserved)
+                    await loop.run_in_executor(writer, ledger.release, reserved)
             tracker.cost_usd += cost
-            spend = ledger.spend_row(request.teacher, key, "online", cost) if ledger is not None else None
+            spend = None
+            if ledger is not None:
+                spend = ledger.spend_row(request.teacher, key, "online", cost, reserved_usd=reserved)
             try:
                 await loop.run_in_executor(writer, keep, cache, ledger, request, response, spend, owner)
                 claimed = False

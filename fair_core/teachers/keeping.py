@@ -8,7 +8,6 @@ again; only when that works does it send anything.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from fair_core.teachers.attempts import not_sent
 from fair_core.teachers.base import ChatRequest, ChatResponse
 from fair_core.teachers.cache import CACHEABLE, ReplyStoreError, ResponseCache
 from fair_core.teachers.claims import Owner
+from fair_core.teachers.db import database_errors
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.sidecar import SpendRow
 
@@ -35,11 +35,12 @@ class Unkept:
 
 
 _lock = threading.Lock()
-_failing: dict[Path, tuple[str, list[Unkept]]] = {}
+_failing: dict[str, tuple[str, list[Unkept]]] = {}
 
 
-def _key(path: Path) -> Path:
-    return Path(path).absolute()
+def _key(where: Path | str) -> str:
+    """A cache's identity: its absolute file path, or its URL without the password (`location`)."""
+    return where if isinstance(where, str) else str(Path(where).absolute())
 
 
 def keep(
@@ -50,14 +51,14 @@ def keep(
     spend: SpendRow | None,
     owner: Owner | None = None,
 ) -> None:
-    """Store a reply with its spend row (one transaction when the ledger lives in the cache's file; else
-    the spend first) and release its claim. Raises `ReplyStoreError`, having written nothing of it."""
-    same_file = ledger is None or ledger.path is None or ledger.path == _key(cache.path)
+    """Store a reply with its spend row (one transaction when the ledger lives in the cache's database;
+    else the spend first) and release its claim. Raises `ReplyStoreError`, having written nothing of it."""
+    same_file = ledger is None or ledger.location is None or ledger.location == cache.location
     if spend is not None and not same_file and ledger is not None:
         try:
-            ledger.persist(spend.teacher, spend.request_key, spend.mode, spend.cost_usd)
-        except sqlite3.Error as err:
-            raise ReplyStoreError(ledger.path or cache.path, str(err)) from None
+            ledger.persist_row(spend)
+        except database_errors() as err:
+            raise ReplyStoreError(ledger.location or cache.location, str(err)) from None
         spend = None
     if response.status not in CACHEABLE and spend is None:
         if owner is not None:
@@ -66,14 +67,14 @@ def keep(
     cache.store(request, response, spend, owner)
 
 
-def failing(path: Path) -> str | None:
+def failing(path: Path | str) -> str | None:
     """The cause of the last failed store on `path` while it is failing (else None)."""
     with _lock:
         found = _failing.get(_key(path))
     return found[0] if found else None
 
 
-def hold(path: Path, cause: str, unkept: Unkept | None) -> None:
+def hold(path: Path | str, cause: str, unkept: Unkept | None) -> None:
     """Mark `path` as failing and hold a reply that could not be kept."""
     with _lock:
         held = _failing.get(_key(path), (cause, []))[1]
@@ -87,7 +88,7 @@ def retry_held(cache: ResponseCache) -> None:
     """Store the replies held for the cache's path; clear its failing mark when they all fit. Raises
     `ReplyStoreError` (the mark stays) when the file still cannot take them."""
     with _lock:
-        cause, held = _failing.get(_key(cache.path), ("", []))
+        cause, held = _failing.get(_key(cache.location), ("", []))
     if not cause:
         return
     for index, unkept in enumerate(list(held)):
@@ -98,7 +99,7 @@ def retry_held(cache: ResponseCache) -> None:
                 del held[:index]
             raise ReplyStoreError(cache.path, err.cause, len(held)) from None
     with _lock:
-        _failing.pop(_key(cache.path), None)
+        _failing.pop(_key(cache.location), None)
 
 
 class StoreStop:
@@ -106,17 +107,17 @@ class StoreStop:
     is one, nothing more is sent; `error()` is what the call raises."""
 
     def __init__(self, cache: ResponseCache) -> None:
-        self.cache, self.cause, self.unkept, self.skipped = cache, failing(cache.path), 0, 0
+        self.cache, self.cause, self.unkept, self.skipped = cache, failing(cache.location), 0, 0
 
     @property
     def stopped(self) -> bool:
-        self.cause = self.cause or failing(self.cache.path)
+        self.cause = self.cause or failing(self.cache.location)
         return self.cause is not None
 
     def fail(self, cause: str, unkept: Unkept | None = None) -> None:
         self.cause = self.cause or cause
         self.unkept += unkept is not None
-        hold(self.cache.path, cause, unkept)
+        hold(self.cache.location, cause, unkept)
 
     def reason(self) -> str | None:
         return f"the reply cache cannot store replies ({self.cause})" if self.stopped else None
