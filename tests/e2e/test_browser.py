@@ -3,6 +3,7 @@ summary artifact. Screenshots go to test-output/browser/ (kept by CI as test out
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -47,11 +48,18 @@ def test_run_a_round_from_the_deployment_form(fair_server: Server, page) -> None
     name = next(box for box in page.locator("textarea").all() if box.input_value() == "served")
     name.fill("browser")  # config.run.name: a new run, so the round really runs
     page.screenshot(path=SHOTS / "2-form.png", full_page=True)
+    before = {r["id"] for r in fair_server.runs_of("run-round", "fair-round")}
     page.get_by_role("button", name="Submit").click()
 
-    page.locator("a[href*='/runs/flow-run/']").first.click()  # the new run, linked from the toast
-    page.wait_for_url("**/runs/flow-run/**")
-    flow_run = page.url.split("/runs/flow-run/")[1].split("?")[0]
+    # the new run: from the API (the UI's toast linking to it may be gone on a busy machine), then its page
+    deadline = time.monotonic() + 120
+    while not (
+        new := [r["id"] for r in fair_server.runs_of("run-round", "fair-round") if r["id"] not in before]
+    ):
+        assert time.monotonic() < deadline, "the form's Submit created no flow run"
+        time.sleep(1)
+    (flow_run,) = new
+    page.goto(f"{ui}/runs/flow-run/{flow_run}")
     assert fair_server.wait(flow_run)["state"]["type"] == "COMPLETED", fair_server.tail()
     page.reload()
     expect(page.get_by_text("Completed").first).to_be_visible()
