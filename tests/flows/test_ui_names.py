@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from prefect.logging.handlers import APILogHandler
+from prefect.logging.handlers import APILogWorker
 
 from fair_core.config import FairConfig
 from flows.serving import short_form_defaults
@@ -81,8 +81,9 @@ def test_runs_read_well_in_the_prefect_ui(tiny_config) -> None:
     run_fair(**short_form_defaults(config))  # the short form that builds this very config
     seen = asyncio.run(_read(run_id, since))
     deadline = time.monotonic() + 30
-    while len(seen["entry_logs"]) < 5 and time.monotonic() < deadline:  # logs reach the API in batches
-        APILogHandler.flush()
+    done = lambda: any(m.startswith("rebuild the report") for m in seen["entry_logs"])  # noqa: E731
+    while not done() and time.monotonic() < deadline:  # logs reach the API in batches
+        APILogWorker.drain_all(timeout=5)
         time.sleep(0.5)
         seen = asyncio.run(_read(run_id, since))
 
@@ -128,7 +129,10 @@ def test_runs_read_well_in_the_prefect_ui(tiny_config) -> None:
     report = report_path(config.run.data_dir, run_id)
     assert report.as_uri() in str(link.data) and report.is_file()
 
-    tail = seen["entry_logs"][-4:]
+    logs = seen["entry_logs"]
+    starts = [i for i, m in enumerate(logs) if m.startswith(f"results of run {run_id}: ")]
+    assert starts, logs
+    tail = logs[starts[-1] : starts[-1] + 4]
     assert tail[0].startswith(f"results of run {run_id}: ") and tail[1] == f"report: {report}"
     assert f"fair view {run_id} --data-dir {config.run.data_dir}" in tail[2]
     assert tail[3].endswith(f"fair report {run_id} --data-dir {config.run.data_dir}")
