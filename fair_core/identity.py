@@ -55,6 +55,7 @@ VOLATILE: Mapping[str, str] = {
     "simulator.latency_ms": "how slowly the simulator replies",
     # --- cache --------------------------------------------------------------------------------------------
     "cache.url": "where teacher replies are kept (SQLite file or PostgreSQL), not what they are",
+    "stages.deployments": "which work pool runs a stage, not what it computes",
 }
 
 #: Fields left out of a view while empty, so identities made before the field existed stay the same.
@@ -69,7 +70,7 @@ OMIT_WHEN_EMPTY: Mapping[str, str] = {
 }
 
 #: Sections whose every field is volatile, added after identities existed: left out of every view.
-OMIT_SECTIONS = frozenset({"cache"})
+OMIT_SECTIONS = frozenset({"cache", "stages"})
 
 #: Fields left out of a view while at the value given here (the behaviour before the field existed).
 OMIT_AT_VALUE: Mapping[str, Any] = {

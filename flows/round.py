@@ -14,6 +14,7 @@ from fair_core.runs import accuracy_after, round_student, trained_student
 from fair_core.store import RunStore
 from fair_core.store.integrity import table_problem
 from fair_core.training.tracking import track_round
+from flows.dispatch import remote, run_on_pool
 from tasks.committee import committee_stage
 from tasks.evaluation import baseline_stage, evaluation_stage
 from tasks.events import emit_round_completed
@@ -111,7 +112,8 @@ def fair_round(
     whose student answers this run adopts instead of answering again (`tasks.sharing`).
 
     Its flow run is named '<run id> round <k>'; every task run carries the tags `<run id>` and
-    `round:<k>` (and its stage, teacher and role: `tasks.naming`)."""
+    `round:<k>` (and its stage, teacher and role: `tasks.naming`). A stage named in `stages.deployments`
+    runs as a flow run of that deployment, on its work pool (`flows.dispatch`)."""
     check_served(config)
     where = round_ref(config, round_index)
     with tags(*round_tags(where)):
@@ -131,13 +133,28 @@ def _round(
     current = starting_student(config, round_index, student)
     if shared is not None and round_index == 0 and shared != where:
         train, mistakes = shared_stage(where, shared)
+    elif remote(config, "student-inference"):
+        run_on_pool(config, where, "student-inference", student=current)
+        train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
     else:
         baseline_stage(config, where, current)
         train, mistakes = inference_stage(config, where, current)
-    feedback, rationales = committee_stage(config, where, train, mistakes, refresh)
-    acceptance = review_stage(config, where, train, rationales, refresh)
-    trained = training_stage(config, where, current, train, mistakes, feedback, rationales, acceptance)
-    evaluation_stage(config, where, trained)
+    if remote(config, "teacher-committee"):
+        run_on_pool(config, where, "teacher-committee", refresh=refresh)
+        feedback, rationales = stage_table(where, "feedback"), stage_table(where, "rationales")
+        acceptance = stage_table(where, "acceptance")
+    else:
+        feedback, rationales = committee_stage(config, where, train, mistakes, refresh)
+        acceptance = review_stage(config, where, train, rationales, refresh)
+    if remote(config, "training"):
+        run_on_pool(config, where, "training", student=current)
+        trained = round_trained_student(config, round_index)
+    else:
+        trained = training_stage(config, where, current, train, mistakes, feedback, rationales, acceptance)
+    if remote(config, "evaluation"):
+        run_on_pool(config, where, "evaluation", student=trained)
+    else:
+        evaluation_stage(config, where, trained)
     if accuracy_before is None:
         accuracy_before = accuracy_after(config, round_index - 1)
     summary = summarize_round(where, [t.name for t in config.teachers], accuracy_before)

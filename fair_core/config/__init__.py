@@ -1,7 +1,7 @@
 """Typed FAIR run configuration (pydantic), loaded from YAML: `load_config("demo")` or a file path.
 
 One module per section (run, data, student, teachers, review, training, evaluation, simulator, prompts,
-cache);
+cache, stages: where each stage runs);
 `loading` holds `FairConfig` and the loaders, `presets` the packaged preset files.
 """
 

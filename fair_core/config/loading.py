@@ -19,6 +19,7 @@ from fair_core.config.prompts import PromptConfig
 from fair_core.config.review import ReviewConfig
 from fair_core.config.run import RunSettings
 from fair_core.config.simulator import SimulatorConfig
+from fair_core.config.stages import StagesConfig
 from fair_core.config.student import StudentConfig
 from fair_core.config.teachers import TeacherConfig
 from fair_core.config.training import TrainingConfig
@@ -41,6 +42,7 @@ class FairConfig(Section):
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     prompts: PromptConfig = Field(default_factory=PromptConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    stages: StagesConfig = Field(default_factory=StagesConfig)
 
     @model_validator(mode="after")
     def _check_committee(self) -> FairConfig:

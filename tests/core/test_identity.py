@@ -73,6 +73,7 @@ def _candidates(annotation: Any, current: Any) -> Iterator[Any]:
         yield from ([*(current or []), "x"], ["x"], [1])
     elif origin is dict:
         yield from ({"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE"}, {"x": 0.5})
+        yield {"training": "stage-training/gpu"}  # stages.deployments
     else:
         raise AssertionError(f"no candidate values for {annotation!r}")
 

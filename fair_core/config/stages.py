@@ -1,0 +1,46 @@
+"""Where a round's stages run: in the round's own process (default) or as flow runs of deployments on
+other work pools (`stages.deployments`), e.g. the committee on a CPU pool and the student on a GPU pool.
+
+    stages:
+      deployments:
+        student-inference: run-student-inference/gpu
+        teacher-committee: run-teacher-committee/cpu
+        training: run-training/gpu
+        evaluation: run-evaluation/gpu
+
+A stage named here is started with Prefect's `run_deployment` and the round waits for it; its workers
+must reach the same `run.data_dir` (a shared filesystem or object storage) and, for teacher stages, the
+same `cache.url`. Where a stage runs cannot change its result, so the section is not part of the run id.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from fair_core.config.base import Section
+
+#: The stages a round can hand to a deployment, in the order the round runs them.
+STAGES = ("student-inference", "teacher-committee", "training", "evaluation")
+#: `<flow name>/<deployment name>`, as `prefect deployment run` takes it.
+DEPLOYMENT_NAME = re.compile(r"[^/\s]+/[^/\s]+")
+
+
+class StagesConfig(Section):
+    deployments: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stage -> deployment ('<flow>/<deployment>') that runs it on its work pool; stages "
+        f"left out run in the round's process. Stages: {', '.join(STAGES)}.",
+    )
+
+    @field_validator("deployments")
+    @classmethod
+    def _check(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(STAGES))
+        if unknown:
+            raise ValueError(f"unknown stages {unknown}: the stages are {list(STAGES)}")
+        bad = {k: v for k, v in value.items() if not DEPLOYMENT_NAME.fullmatch(v)}
+        if bad:
+            raise ValueError(f"{bad}: name each deployment as '<flow name>/<deployment name>'")
+        return dict(value)

@@ -1,0 +1,65 @@
+"""The round's side of `stages.deployments`: start a stage as a flow run of its deployment (on that
+deployment's work pool) with `run_deployment`, wait for it, and fail clearly when it does not complete.
+
+The round keeps the run's lock, its pre-run checks and the simulated teachers, and hands each stage the
+config it runs (simulated teachers included: their base_url points at the round's simulator). The flows
+those deployments run are in flows/stage_pools.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger
+from pydantic_core import to_jsonable_python
+
+from fair_core.config import ConfigError, FairConfig
+from fair_core.refs import RoundRef
+
+#: Stage -> the flow its deployment must run (checked when the round starts it).
+STAGE_FLOWS = {
+    "student-inference": "stage-student-inference",
+    "teacher-committee": "stage-teacher-committee",
+    "training": "stage-training",
+    "evaluation": "stage-evaluation",
+}
+
+
+class StageRunError(RuntimeError):
+    """A stage handed to a deployment did not complete."""
+
+
+def remote(config: FairConfig, stage: str) -> str | None:
+    """The deployment that runs `stage` of this config's rounds (None: the round runs it itself)."""
+    return config.stages.deployments.get(stage)
+
+
+def run_on_pool(config: FairConfig, where: RoundRef, stage: str, **parameters: Any) -> None:
+    """Start `stage` of round `where` as a flow run of its deployment (a child of this flow run) and
+    wait for it; a stage that ends in any state but Completed raises, naming the deployment and state."""
+    from prefect.deployments import run_deployment
+
+    name = config.stages.deployments[stage]
+    flow_name = name.split("/", 1)[0]
+    if flow_name != STAGE_FLOWS[stage]:
+        raise ConfigError(
+            f"stages.deployments.{stage}: {name!r} is a deployment of flow {flow_name!r}; this stage "
+            f"runs flow {STAGE_FLOWS[stage]!r} (deploy it from deployments/pools.yaml)"
+        )
+    logger = get_run_logger()
+    logger.info("round %d: %s runs on deployment %s", where.round, stage, name)
+    values = to_jsonable_python(
+        {"config": config.model_dump(mode="json"), "round_index": where.round, **parameters}
+    )
+    try:
+        run = run_deployment(name, parameters=values, timeout=None)
+    except Exception as err:  # an unknown deployment, an unreachable server
+        raise StageRunError(f"round {where.round}: could not start {stage} on {name}: {err}") from None
+    state = run.state
+    if state is None or not state.is_completed():
+        what = f"{state.name}: {state.message}" if state is not None else "no state"
+        raise StageRunError(
+            f"run {where.run_id} round {where.round}: {stage} on deployment {name} (flow run "
+            f"{run.name}, {run.id}) ended {what}; retry that flow run or run the round again"
+        )
+    logger.info("round %d: %s done on %s (flow run %s)", where.round, stage, name, run.name)
