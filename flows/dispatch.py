@@ -14,15 +14,11 @@ from prefect import get_run_logger
 from pydantic_core import to_jsonable_python
 
 from fair_core.config import ConfigError, FairConfig
+from fair_core.config.stages import STAGES
 from fair_core.refs import RoundRef
 
-#: Stage -> the flow its deployment must run (checked when the round starts it).
-STAGE_FLOWS = {
-    "student-inference": "stage-student-inference",
-    "teacher-committee": "stage-teacher-committee",
-    "training": "stage-training",
-    "evaluation": "stage-evaluation",
-}
+#: Stage -> the flow its deployment must run (checked when the round starts it; flows/stage_pools.py).
+STAGE_FLOWS = {stage: f"stage-{stage}" for stage in STAGES}
 
 
 class StageRunError(RuntimeError):

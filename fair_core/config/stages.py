@@ -3,10 +3,10 @@ other work pools (`stages.deployments`), e.g. the committee on a CPU pool and th
 
     stages:
       deployments:
-        student-inference: run-student-inference/gpu
-        teacher-committee: run-teacher-committee/cpu
-        training: run-training/gpu
-        evaluation: run-evaluation/gpu
+        student-inference: stage-student-inference/gpu
+        teacher-committee: stage-teacher-committee/cpu
+        training: stage-training/gpu
+        evaluation: stage-evaluation/gpu
 
 A stage named here is started with Prefect's `run_deployment` and the round waits for it; its workers
 must reach the same `run.data_dir` (a shared filesystem or object storage) and, for teacher stages, the
