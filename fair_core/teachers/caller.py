@@ -98,8 +98,9 @@ class TeacherCaller:
         price = price_for(teacher)
         if self.budget_usd is not None:
             warn_unpriced([teacher])
+        limits = runtime.limits_for(teacher, str(where) if is_url(where) else None)  # shared on Postgres
         options = CallOptions.for_teacher(
-            teacher, limits=runtime.limits_for(teacher), price=price, ledger=ledger, refresh=self.refresh
+            teacher, limits=limits, price=price, ledger=ledger, refresh=self.refresh
         )
         requests = [p.request for p in planned]
         jobs: list[dict[str, Any]] | None = None

@@ -2,9 +2,10 @@
 
 Prefect runs tasks in threads; each teacher task submits its batch to this one loop (`get_runtime().run`),
 so every task of a run shares one RPM limiter, one TPM limiter and one concurrency semaphore per teacher,
-and one budget ledger per run. Limits are per *process*: several Prefect workers (processes or machines)
-each hold their own, so give each worker its share (e.g. `rpm: 300` on each of two workers for a 600 RPM
-account limit).
+and one budget ledger per run. With the default SQLite cache the RPM and TPM limits are per *process*;
+with a PostgreSQL cache (`cache.url`) they are shared by every process and machine using that database
+(`shared_limits.py`: one bucket row per provider, model and endpoint), so each worker is given the whole
+account limit. `max_concurrency` stays per process.
 
 Window guarantee. `aiolimiter.AsyncLimiter` is a leaky bucket of capacity C draining at r per second: in
 any window of T seconds it admits at most C + r*T. For RPM we use C = 1 and r*60 = 0.98 * limit, so any
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 
+from fair_core.teachers.db import Database, open_database
 from fair_core.teachers.ledger import RunLedger
+from fair_core.teachers.shared_limits import SharedBucket
 
 if TYPE_CHECKING:
     from fair_core.config import TeacherConfig
@@ -73,11 +76,14 @@ class RateLimits:
         max_concurrency: int = 16,
         max_tokens: int = 512,
         window_s: float = WINDOW_S,
+        shared: tuple[SharedBucket | None, SharedBucket | None] | None = None,
     ) -> None:
         self.name, self.rpm, self.tpm = name, rpm, tpm
-        self.rpm_limiter = rpm_limiter(rpm, window_s) if rpm else None
         self.burst = tpm_burst(tpm, max_tokens) if tpm else 0
-        self.tpm_limiter = tpm_limiter(tpm, self.burst, window_s) if tpm else None
+        # shared (rpm, tpm) buckets in a database replace the in-process ones (see shared_limits.py)
+        self.shared_rpm, self.shared_tpm = shared or (None, None)
+        self.rpm_limiter = rpm_limiter(rpm, window_s) if rpm and not self.shared_rpm else None
+        self.tpm_limiter = tpm_limiter(tpm, self.burst, window_s) if tpm and not self.shared_tpm else None
         self.semaphore = asyncio.Semaphore(max(1, max_concurrency))
         self._admission = asyncio.Lock()
         self.admitted = 0
@@ -89,7 +95,9 @@ class RateLimits:
 
     async def admit(self, tokens: int) -> None:
         """Wait until one request of about `tokens` tokens may be sent under both limits."""
-        if self.rpm_limiter is not None or self.tpm_limiter is not None:
+        if self.shared_rpm is not None or self.shared_tpm is not None:
+            await self._admit_shared(tokens)
+        elif self.rpm_limiter is not None or self.tpm_limiter is not None:
             async with self._admission:
                 if self.tpm_limiter is not None:
                     remaining = max(1, tokens)
@@ -101,6 +109,17 @@ class RateLimits:
                     await self.rpm_limiter.acquire(1)
         self.admitted += 1
         self.tokens_estimated += tokens
+
+    async def _admit_shared(self, tokens: int) -> None:
+        """Reserve in the shared buckets (TPM first, then RPM from the time TPM allows), then sleep."""
+        async with self._admission:  # reservations in order; the sleep itself is outside the lock
+            wait = 0.0
+            if self.shared_tpm is not None:
+                wait = await asyncio.to_thread(self.shared_tpm.reserve, max(1, tokens))
+            if self.shared_rpm is not None:
+                wait = await asyncio.to_thread(self.shared_rpm.reserve, 1, wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def record(self, prompt_tokens: int, completion_tokens: int) -> None:
         """Actual usage of a reply (reported in progress and stats; the estimate was an upper bound)."""
@@ -115,6 +134,7 @@ class TeacherRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._limits: dict[tuple[Any, ...], RateLimits] = {}
+        self._databases: dict[str, Database] = {}  # of shared limits, by URL
         self._ledgers: dict[tuple[str, str], RunLedger] = {}
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -173,19 +193,47 @@ class TeacherRuntime:
         max_concurrency: int = 16,
         max_tokens: int = 512,
         scope: str = "",
+        shared_url: str | None = None,
     ) -> RateLimits:
-        """The shared limits of a teacher (same name, scope and settings: the same object)."""
-        key = (name, scope, rpm, tpm, max_concurrency, max_tokens)
+        """The limits of a teacher in this process (same name, scope and settings: the same object); with
+        `shared_url` (a PostgreSQL URL) its RPM and TPM are buckets shared through that database."""
+        key = (name, scope, rpm, tpm, max_concurrency, max_tokens, shared_url or "")
         self.loop  # noqa: B018  (a new loop clears the registry first)
         with self._lock:
             found = self._limits.get(key)
             if found is None:
+                shared = self._shared_buckets(shared_url, scope or name, rpm, tpm, max_tokens)
                 found = self._limits[key] = RateLimits(
-                    name, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency, max_tokens=max_tokens
+                    name,
+                    rpm=rpm,
+                    tpm=tpm,
+                    max_concurrency=max_concurrency,
+                    max_tokens=max_tokens,
+                    shared=shared,
                 )
             return found
 
-    def limits_for(self, cfg: TeacherConfig) -> RateLimits:
+    def _shared_buckets(
+        self, url: str | None, scope: str, rpm: int | None, tpm: int | None, max_tokens: int
+    ) -> tuple[SharedBucket | None, SharedBucket | None] | None:
+        if not url or not (rpm or tpm):
+            return None
+        db = self._databases.get(url)
+        if db is None:
+            db = self._databases[url] = open_database(url, "rate limits")
+        rpm_bucket = tpm_bucket = None
+        if rpm:
+            rpm_limiter(rpm)  # the same check of the value
+            rpm_bucket = SharedBucket(db, f"{scope}|rpm", capacity=1, interval_s=WINDOW_S / (rpm * SAFETY))
+        if tpm:
+            burst = tpm_burst(tpm, max_tokens)
+            per_window = tpm * SAFETY - 2 * burst
+            if per_window <= 0:
+                raise ValueError(f"TPM limit {tpm} is too small for bursts of {burst} tokens")
+            tpm_bucket = SharedBucket(db, f"{scope}|tpm", capacity=burst, interval_s=WINDOW_S / per_window)
+        return rpm_bucket, tpm_bucket
+
+    def limits_for(self, cfg: TeacherConfig, shared_url: str | None = None) -> RateLimits:
         return self.limits(
             cfg.name,
             rpm=cfg.rpm,
@@ -193,6 +241,7 @@ class TeacherRuntime:
             max_concurrency=cfg.max_concurrency,
             max_tokens=cfg.max_tokens,
             scope=f"{cfg.provider}|{cfg.model}|{cfg.base_url or ''}",
+            shared_url=shared_url,
         )
 
     def ledger(self, path: str | Path | None, run_id: str, budget_usd: float | None) -> RunLedger:
@@ -211,6 +260,9 @@ class TeacherRuntime:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
             writer, self._writer = self._writer, None
             self._limits.clear()
+            databases, self._databases = list(self._databases.values()), {}
+        for db in databases:
+            db.close()
         if writer is not None:
             writer.shutdown(wait=True)
         if loop is not None and not loop.is_closed():

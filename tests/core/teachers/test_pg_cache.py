@@ -22,7 +22,7 @@ from fair_core.teachers.cache import ResponseCache
 from fair_core.teachers.caller import PlannedCall, TeacherCaller, response_cache_path
 from fair_core.teachers.claims import Owner
 from fair_core.teachers.cost import Price, max_request_cost
-from fair_core.teachers.db import redact
+from fair_core.teachers.db import open_database, redact
 from fair_core.teachers.engine import CallOptions, run_requests_sync
 from fair_core.teachers.ledger import RunLedger
 from fair_core.teachers.sidecar import Sidecar, SpendRow
@@ -192,7 +192,7 @@ def test_a_caller_on_postgres_resends_only_what_is_missing_and_writes_no_file(
     sim = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0)
     with start_simulator(EXAMPLES, sim, faults=plan) as handle:
         prices = {"price_input_per_mtok": 1000.0, "price_output_per_mtok": 1000.0}
-        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", **prices)
+        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", rpm=6000, **prices)
         planned = [
             PlannedCall(ChatRequest.for_teacher(cfg, PROMPTS.rationale(e)), "rationale", e.id)
             for e in EXAMPLES
@@ -220,6 +220,10 @@ def test_a_caller_on_postgres_resends_only_what_is_missing_and_writes_no_file(
     assert sidecar.cached_paid("run-pg") == len(EXAMPLES)  # each paid reply has its spend row
     assert sidecar.spent("run-pg") == pytest.approx(outcome.run_total_usd) and outcome.run_total_usd > 0
     sidecar.close()
+    db = open_database(postgres_url)
+    [(key,)] = db.query("SELECT key FROM rate_buckets")  # its RPM went through the shared bucket
+    db.close()
+    assert key.startswith("openai|m|") and key.endswith("|rpm")
 
 
 def test_missing_server_binaries_name_the_install_script(
