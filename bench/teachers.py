@@ -3,7 +3,9 @@
 Four measurements, printed as one table (see bench/README.md): (1) our engine vs a sequential one-at-a-time
 loop like the paper code's, on the OpenAI, Gemini and Mistral wires (the simulator runs in a child process,
 so client and server each have a core), and again (1b) at 1 s per reply, a real provider's latency; (2) a
-600 RPM limit: achieved rate / limit and the most sends in any 60 s window; (3) 10% of replies turned into
+600 RPM limit: achieved rate / limit and the most sends in any 60 s window, and (2b) the same with two
+worker processes each given the whole limit, sharing it through a PostgreSQL cache (tests/pg.py starts
+one; counted at the simulator); (3) 10% of replies turned into
 429/500/timeouts: completion and duplicates; (4) the engine killed with SIGKILL half-way through, then
 re-run: requests re-sent vs in flight at the kill, and the final cache compared with an uninterrupted run's.
 """
@@ -167,7 +169,9 @@ def faults(n: int, concurrency: int) -> dict[str, Any]:
         stop(proc, conn)
 
 
-def _worker(url: str, cache: Path, n: int, concurrency: int, teachers: list[str]) -> subprocess.Popen[str]:
+def _worker(
+    url: str, cache: Path | str, n: int, concurrency: int, teachers: list[str], *extra: str
+) -> subprocess.Popen[str]:
     argv = [
         sys.executable,
         __file__,
@@ -182,8 +186,41 @@ def _worker(url: str, cache: Path, n: int, concurrency: int, teachers: list[str]
         str(concurrency),
         "--teachers",
         ",".join(teachers),
+        *extra,
     ]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def shared_rate_limit(seconds: float, rpm: int = 600, workers: int = 2) -> dict[str, Any]:
+    """`workers` engine processes, each given the whole `rpm`, sharing it through one PostgreSQL cache."""
+    from tests.pg import PgServer
+
+    n = int(rpm * 0.98 * seconds / 60) + 1
+    pg = PgServer().start()
+    proc, conn, url = start_simulator(n)
+    try:
+        database = pg.new_database()
+        share = n // workers
+        parts = [(i * share, n - i * share if i == workers - 1 else share) for i in range(workers)]
+        procs = [
+            _worker(url, database, k, 32, ["gpt"], "--rpm", str(rpm), "--offset", str(first))
+            for first, k in parts
+        ]
+        ok = sum(int((p.communicate()[0] or "0").strip() or 0) for p in procs)
+        server = sorted(server_stats(conn)["send_times"])
+        achieved = (len(server) - 1) / (server[-1] - server[0]) * 60.0
+        return {
+            "n": n,
+            "ok": ok,
+            "workers": workers,
+            "span_s": server[-1] - server[0],
+            "ratio": achieved / rpm,
+            "max_window_server": ts.max_in_window(server),
+            "rpm": rpm,
+        }
+    finally:
+        stop(proc, conn)
+        pg.stop()
 
 
 def _rows(cache: Path) -> int:
@@ -254,6 +291,8 @@ def main(quick: bool) -> None:
     print(f"(1b) {s}", flush=True)
     r = rate_limit(seconds)
     print(f"(2) {r}", flush=True)
+    w = shared_rate_limit(seconds)
+    print(f"(2b) {w}", flush=True)
     f = faults(fault_n, concurrency=16)
     print(f"(3) {f}", flush=True)
     k = kill_and_resume(kill_n, concurrency=16)
@@ -279,6 +318,11 @@ def main(quick: bool) -> None:
             "(2) most sends in any 60 s window",
             f"engine {r['max_window_engine']}, server {r['max_window_server']} (limit {r['rpm']})",
         ),
+        (
+            f"(2b) {w['workers']} worker processes sharing {w['rpm']} RPM (PostgreSQL): achieved / limit",
+            f"{w['ratio']:.3f} ({w['ok']}/{w['n']} requests over {w['span_s']:.0f} s)",
+        ),
+        ("(2b) most sends in any 60 s window, server", f"{w['max_window_server']} (limit {w['rpm']})"),
         (
             "(3) completed with 10% faults",
             f"{f['completed']}/{f['n']} ({f['stored']} stored, "

@@ -168,7 +168,9 @@ def _per_request(calls: Sequence[Any]) -> dict[str, int]:
 def worker_main(argv: Sequence[str]) -> None:
     """`python bench/teachers.py --worker --url U --cache C --n N --concurrency K`: one engine run."""
     from fair_core.teachers.cache import ResponseCache
+    from fair_core.teachers.db import is_url
     from fair_core.teachers.engine import CallOptions, run_requests_sync
+    from fair_core.teachers.runtime import get_runtime
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -176,16 +178,18 @@ def worker_main(argv: Sequence[str]) -> None:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--teachers", default="gpt")
+    parser.add_argument("--rpm", type=int, default=0, help="a limit (shared when --cache is a Postgres URL)")
+    parser.add_argument("--offset", type=int, default=0, help="the first question asked")
     args = parser.parse_args(argv)
-    cfgs = teacher_configs(args.url, args.teachers.split(","))
+    extra = {"rpm": args.rpm, "max_concurrency": args.concurrency} if args.rpm else {}
+    cfgs = teacher_configs(args.url, args.teachers.split(","), **extra)
     providers = {c.name: build_provider(c, KEY) for c in cfgs}
+    options = CallOptions(max_concurrency={c.name: args.concurrency for c in cfgs})
+    if args.rpm:
+        shared = args.cache if is_url(args.cache) else None
+        options = CallOptions(limits={c.name: get_runtime().limits_for(c, shared) for c in cfgs})
     with ResponseCache(args.cache) as cache:
-        results = run_requests_sync(
-            requests_for(cfgs, args.n),
-            providers,
-            cache,
-            CallOptions(max_concurrency={c.name: args.concurrency for c in cfgs}),
-        )
+        results = run_requests_sync(requests_for(cfgs, args.n, args.offset), providers, cache, options)
     print(sum(r.response.ok for r in results), flush=True)
 
 

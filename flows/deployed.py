@@ -64,15 +64,16 @@ def _round_index(config: FairConfig, round_index: int | None) -> int | None:
     return due
 
 
-def _stage_tags(config: FairConfig, round_index: int) -> AbstractContextManager[Any]:
-    return tags(config.run_id(), f"round:{round_index}")
+def stage_tags(config: FairConfig, round_index: int, *extra: str) -> AbstractContextManager[Any]:
+    """The run id, `round:<k>` and any `extra` tags on the task runs started inside."""
+    return tags(config.run_id(), f"round:{round_index}", *extra)
 
 
 @flow(name="student-inference", flow_run_name=run_flow_name(" round {round_index} student inference"))
 def student_inference(config: FairConfig, round_index: int, student: ModelRef | None = None) -> dict:
     where = round_ref(config, round_index)
     current = starting_student(config, round_index, student)
-    with _stage_tags(config, round_index):
+    with stage_tags(config, round_index):
         baseline_stage(config, where, current)
         train, mistakes = inference_stage(config, where, current)
     return {"round": round_index, "examples": len(train.rows()), "mistakes": len(mistakes.rows())}
@@ -83,7 +84,7 @@ def teacher_committee(config: FairConfig, round_index: int, refresh: bool = Fals
     check_served(config)
     where = round_ref(config, round_index)
     train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
-    with _stage_tags(config, round_index):
+    with stage_tags(config, round_index):
         _, rationales = committee_stage(config, where, train, mistakes, refresh)
         acceptance = review_stage(config, where, train, rationales, refresh)
     accepted = sum(bool(r["accepted"]) for r in acceptance.rows())
@@ -96,7 +97,7 @@ def training(config: FairConfig, round_index: int, student: ModelRef | None = No
     committee = [stage_table(where, t) for t in ("feedback", "rationales", "acceptance")]
     train, mistakes = stage_table(where, "examples"), stage_table(where, "mistakes")
     current = starting_student(config, round_index, student)
-    with _stage_tags(config, round_index):
+    with stage_tags(config, round_index):
         trained = training_stage(config, where, current, train, mistakes, *committee)
     return trained.adapter or trained.base
 
@@ -104,7 +105,7 @@ def training(config: FairConfig, round_index: int, student: ModelRef | None = No
 @flow(name="evaluation", flow_run_name=run_flow_name(" round {round_index} evaluation"))
 def evaluation(config: FairConfig, round_index: int, student: ModelRef | None = None) -> float | None:
     where = round_ref(config, round_index)
-    with _stage_tags(config, round_index):
+    with stage_tags(config, round_index):
         table = evaluation_stage(config, where, student or round_trained_student(config, round_index))
     return accuracy(table.rows()) if table else None
 
@@ -167,7 +168,7 @@ def run_student_inference(config: Config, round_index: Round = 0, student_path: 
         student_path: A student checkpoint folder to start from. Empty: round k-1's student, or the base
             model in round 0.
     """
-    with entry(config, teachers=False), _stage_tags(config, round_index):
+    with entry(config, teachers=False), stage_tags(config, round_index):
         stage = student_inference.with_options(result_storage=results_dir(config))
         return stage(config, round_index, _student(config, student_path, round_index))
 
@@ -185,7 +186,7 @@ def run_teacher_committee(config: Config, round_index: Round = 0, refresh: Refre
         round_index: Round k (its student-inference stage must be done).
         refresh: Ask every teacher request again (no reply cache).
     """
-    with entry(config) as served, _stage_tags(config, round_index):
+    with entry(config) as served, stage_tags(config, round_index):
         stage = teacher_committee.with_options(result_storage=results_dir(served))
         return stage(served, round_index, refresh)
 
@@ -199,7 +200,7 @@ def run_training(config: Config, round_index: Round = 0, student_path: StudentPa
         round_index: Round k (its teacher-committee stage must be done).
         student_path: The student to train. Empty: round k-1's student, or the base model in round 0.
     """
-    with entry(config, teachers=False), _stage_tags(config, round_index):
+    with entry(config, teachers=False), stage_tags(config, round_index):
         stage = training.with_options(result_storage=results_dir(config))
         return stage(config, round_index, _student(config, student_path, round_index))
 
@@ -213,7 +214,7 @@ def run_evaluation(config: Config, round_index: Round = 0, student_path: Student
         round_index: Round k: evaluates the student it trained.
         student_path: Evaluate this checkpoint instead.
     """
-    with entry(config, teachers=False), _stage_tags(config, round_index):
+    with entry(config, teachers=False), stage_tags(config, round_index):
         stage = evaluation.with_options(result_storage=results_dir(config))
         return stage(config, round_index, _student(config, student_path, round_index))
 

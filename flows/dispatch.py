@@ -13,12 +13,11 @@ from typing import Any
 from prefect import get_run_logger
 from pydantic_core import to_jsonable_python
 
-from fair_core.config import ConfigError, FairConfig
-from fair_core.config.stages import STAGES
+from fair_core.config import FairConfig
+from fair_core.config.stages import STAGE_FLOWS
 from fair_core.refs import RoundRef
 
-#: Stage -> the flow its deployment must run (checked when the round starts it; flows/stage_pools.py).
-STAGE_FLOWS = {stage: f"stage-{stage}" for stage in STAGES}
+__all__ = ["STAGE_FLOWS", "StageRunError", "remote", "run_on_pool"]
 
 
 class StageRunError(RuntimeError):
@@ -35,13 +34,7 @@ def run_on_pool(config: FairConfig, where: RoundRef, stage: str, **parameters: A
     wait for it; a stage that ends in any state but Completed raises, naming the deployment and state."""
     from prefect.deployments import run_deployment
 
-    name = config.stages.deployments[stage]
-    flow_name = name.split("/", 1)[0]
-    if flow_name != STAGE_FLOWS[stage]:
-        raise ConfigError(
-            f"stages.deployments.{stage}: {name!r} is a deployment of flow {flow_name!r}; this stage "
-            f"runs flow {STAGE_FLOWS[stage]!r} (deploy it from deployments/pools.yaml)"
-        )
+    name = config.stages.deployments[stage]  # its flow was checked with the config (StagesConfig)
     logger = get_run_logger()
     logger.info("round %d: %s runs on deployment %s", where.round, stage, name)
     values = to_jsonable_python(

@@ -3,24 +3,18 @@
 Each does only its stage, as a subflow whose task results persist beside the run's tables, so a stage
 retried on another worker continues from what the first one finished: no pre-run checks, lock or
 simulator of its own (the round that started it holds those). Deploy them with deployments/pools.yaml
-(README, "Stages on work pools"); `STAGE_FLOWS` in flows/dispatch.py names them.
+(README, "Stages on work pools"); `STAGE_FLOWS` in fair_core/config/stages.py names them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from prefect import flow, tags
+from prefect import flow
 
 from fair_core.config import FairConfig
 from fair_core.refs import ModelRef
-from flows.deployed import evaluation, student_inference, teacher_committee, training
+from flows.deployed import evaluation, stage_tags, student_inference, teacher_committee, training
 from flows.pipeline import results_dir
 from tasks.naming import run_flow_name
-
-
-def _stage_tags(config: FairConfig, round_index: int, stage: str) -> Any:
-    return tags(config.run_id(), f"round:{round_index}", f"stage:{stage}")
 
 
 @flow(
@@ -30,7 +24,7 @@ def _stage_tags(config: FairConfig, round_index: int, stage: str) -> Any:
 )
 def stage_student_inference(config: FairConfig, round_index: int, student: ModelRef | None = None) -> dict:
     """Student inference of a round, started by the round (`stages.deployments`)."""
-    with _stage_tags(config, round_index, "student-inference"):
+    with stage_tags(config, round_index, "stage:student-inference"):
         stage = student_inference.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)
 
@@ -42,7 +36,7 @@ def stage_student_inference(config: FairConfig, round_index: int, student: Model
 )
 def stage_teacher_committee(config: FairConfig, round_index: int, refresh: bool = False) -> dict:
     """The committee (feedback, rationales, peer review) of a round, started by the round."""
-    with _stage_tags(config, round_index, "teacher-committee"):
+    with stage_tags(config, round_index, "stage:teacher-committee"):
         stage = teacher_committee.with_options(result_storage=results_dir(config))
         return stage(config, round_index, refresh)
 
@@ -50,7 +44,7 @@ def stage_teacher_committee(config: FairConfig, round_index: int, refresh: bool 
 @flow(name="stage-training", flow_run_name=run_flow_name(" round {round_index} training"), log_prints=True)
 def stage_training(config: FairConfig, round_index: int, student: ModelRef | None = None) -> str:
     """The training set and fine-tuning of a round, started by the round."""
-    with _stage_tags(config, round_index, "training"):
+    with stage_tags(config, round_index, "stage:training"):
         stage = training.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)
 
@@ -60,6 +54,6 @@ def stage_training(config: FairConfig, round_index: int, student: ModelRef | Non
 )
 def stage_evaluation(config: FairConfig, round_index: int, student: ModelRef | None = None) -> float | None:
     """The trained student of a round on the test split, started by the round."""
-    with _stage_tags(config, round_index, "evaluation"):
+    with stage_tags(config, round_index, "stage:evaluation"):
         stage = evaluation.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)

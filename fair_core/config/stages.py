@@ -23,6 +23,8 @@ from fair_core.config.base import Section
 
 #: The stages a round can hand to a deployment, in the order the round runs them.
 STAGES = ("student-inference", "teacher-committee", "training", "evaluation")
+#: Stage -> the flow its deployment must run (flows/stage_pools.py).
+STAGE_FLOWS = {stage: f"stage-{stage}" for stage in STAGES}
 #: `<flow name>/<deployment name>`, as `prefect deployment run` takes it.
 DEPLOYMENT_NAME = re.compile(r"[^/\s]+/[^/\s]+")
 
@@ -43,4 +45,11 @@ class StagesConfig(Section):
         bad = {k: v for k, v in value.items() if not DEPLOYMENT_NAME.fullmatch(v)}
         if bad:
             raise ValueError(f"{bad}: name each deployment as '<flow name>/<deployment name>'")
+        for stage, name in value.items():
+            flow_name = name.split("/", 1)[0]
+            if flow_name != STAGE_FLOWS[stage]:
+                raise ValueError(
+                    f"{stage}: {name!r} is a deployment of flow {flow_name!r}; this stage runs flow "
+                    f"{STAGE_FLOWS[stage]!r} (deploy it from deployments/pools.yaml)"
+                )
         return dict(value)
