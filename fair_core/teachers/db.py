@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from fair_core.teachers.per_thread import PerThread
 from fair_core.teachers.sqlite import ConnectionPool
 
 Dialect = Literal["sqlite", "postgres"]
@@ -150,29 +150,23 @@ class PostgresDatabase:
         self.location = redact(url)
         self.errors = (psycopg.Error,)
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[Any] = []
+        self._connections: PerThread[Any] = PerThread(self._open, lambda conn: bool(conn.closed))
 
     def __repr__(self) -> str:
         return f"PostgresDatabase({self.location!r})"
 
+    def _open(self) -> Any:
+        try:
+            return self._psycopg.connect(
+                self._url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout_s))
+            )
+        except self._psycopg.Error as err:
+            text = str(err).strip()
+            first = _scrub(text.splitlines()[0] if text else type(err).__name__, self._url)
+            raise self._psycopg.OperationalError(f"{self.label} {self.location}: {first}") from None
+
     def _connect(self) -> _PgConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            try:
-                conn = self._psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout_s))
-                )
-            except self._psycopg.Error as err:
-                first = _scrub(
-                    str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, self._url
-                )
-                raise self._psycopg.OperationalError(f"{self.label} {self.location}: {first}") from None
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return _PgConnection(conn)
+        return _PgConnection(self._connections.get())
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._connect().execute(sql, args).fetchall()
@@ -188,11 +182,7 @@ class PostgresDatabase:
             yield conn
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for conn in connections:
-            conn.close()
+        self._connections.close()
 
 
 def open_database(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from fair_core.teachers.per_thread import PerThread
 
 
 class ConnectionPool:
@@ -26,27 +27,23 @@ class ConnectionPool:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s, self.label, self.max_page_count = busy_timeout_s, label, max_page_count
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: PerThread[sqlite3.Connection] = PerThread(self._open)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise RuntimeError(f"{self.label} {self.path}: cannot switch SQLite to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if self.max_page_count is not None:
+            conn.execute(f"PRAGMA max_page_count = {int(self.max_page_count)}")
+        return conn
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                conn.close()
-                raise RuntimeError(f"{self.label} {self.path}: cannot switch SQLite to WAL mode (got {mode})")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if self.max_page_count is not None:
-                conn.execute(f"PRAGMA max_page_count = {int(self.max_page_count)}")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -57,8 +54,4 @@ class ConnectionPool:
 
     def close(self) -> None:
         """Close every thread's connection (reopened on next use)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for conn in connections:
-            conn.close()
+        self._connections.close()
