@@ -37,6 +37,7 @@ VOLATILE: Mapping[str, str] = {
     "teachers.*.api_key_env": "where the key is kept",
     "teachers.*.api_key_secret": "where the key is kept",
     "teachers.*.max_concurrency": "requests in flight: speed",
+    "teachers.*.shared_concurrency": "requests in flight across workers: speed",
     "teachers.*.timeout_s": "how patiently to wait for a reply",
     "teachers.*.max_retries": "how hard to try",
     "teachers.*.rpm": "rate limit: speed",

@@ -37,6 +37,12 @@ class TeacherConfig(Section):
     max_tokens: int = Field(512, ge=1, description="Reply budget in tokens.")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (empty: provider default).")
     max_concurrency: int = Field(16, ge=1, description="Requests in flight at once for this teacher.")
+    shared_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Requests in flight for this teacher across every worker sharing a PostgreSQL cache.url "
+        "(empty: only max_concurrency, per process).",
+    )
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(5, ge=0, description="Retries of a retryable error (429, 5xx, timeout).")
     rpm: int | None = Field(

@@ -90,7 +90,7 @@ async def send_with_retries(
         await teacher.wait_if_paused()
         if teacher.fatal:
             return teacher.fatal_response(), attempts
-        async with teacher.limits.semaphore:
+        async with teacher.limits.slot():
             await teacher.wait_if_paused()  # a 429 may have paused the teacher while this one queued
             if teacher.fatal:
                 return teacher.fatal_response(), attempts

@@ -5,7 +5,8 @@ so every task of a run shares one RPM limiter, one TPM limiter and one concurren
 and one budget ledger per run. With the default SQLite cache the RPM and TPM limits are per *process*;
 with a PostgreSQL cache (`cache.url`) they are shared by every process and machine using that database
 (`shared_limits.py`: one bucket row per provider, model and endpoint), so each worker is given the whole
-account limit. `max_concurrency` stays per process.
+account limit. `max_concurrency` stays per process; `shared_concurrency` bounds the requests in flight
+across all of them.
 
 Window guarantee. `aiolimiter.AsyncLimiter` is a leaky bucket of capacity C draining at r per second: in
 any window of T seconds it admits at most C + r*T. For RPM we use C = 1 and r*60 = 0.98 * limit, so any
@@ -19,8 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import socket
 import threading
-from collections.abc import Coroutine
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +33,7 @@ from aiolimiter import AsyncLimiter
 
 from fair_core.teachers.db import Database, open_database
 from fair_core.teachers.ledger import RunLedger
-from fair_core.teachers.shared_limits import SharedBucket
+from fair_core.teachers.shared_limits import SharedBucket, SharedSlots
 
 if TYPE_CHECKING:
     from fair_core.config import TeacherConfig
@@ -77,6 +82,8 @@ class RateLimits:
         max_tokens: int = 512,
         window_s: float = WINDOW_S,
         shared: tuple[SharedBucket | None, SharedBucket | None] | None = None,
+        shared_slots: SharedSlots | None = None,
+        lease_s: float = 180.0,
     ) -> None:
         self.name, self.rpm, self.tpm = name, rpm, tpm
         self.burst = tpm_burst(tpm, max_tokens) if tpm else 0
@@ -85,6 +92,7 @@ class RateLimits:
         self.rpm_limiter = rpm_limiter(rpm, window_s) if rpm and not self.shared_rpm else None
         self.tpm_limiter = tpm_limiter(tpm, self.burst, window_s) if tpm and not self.shared_tpm else None
         self.semaphore = asyncio.Semaphore(max(1, max_concurrency))
+        self.shared_slots, self.lease_s = shared_slots, lease_s  # in flight across workers, leases' life
         self._admission = asyncio.Lock()
         self.admitted = 0
         self.tokens_estimated = 0
@@ -109,6 +117,24 @@ class RateLimits:
                     await self.rpm_limiter.acquire(1)
         self.admitted += 1
         self.tokens_estimated += tokens
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Room for one request in flight: this process's semaphore, then a shared slot when there is one
+        (polled with backoff; freed after the attempt, or expired `lease_s` after a worker died)."""
+        async with self.semaphore:
+            if self.shared_slots is None:
+                yield
+                return
+            holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+            delay = 0.01
+            while (number := await asyncio.to_thread(self.shared_slots.take, holder, self.lease_s)) is None:
+                await asyncio.sleep(delay)
+                delay = min(0.5, delay * 2)
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(self.shared_slots.give, number, holder)
 
     async def _admit_shared(self, tokens: int) -> None:
         """Reserve in the shared buckets (TPM first, then RPM from the time TPM allows), then sleep."""
@@ -194,15 +220,22 @@ class TeacherRuntime:
         max_tokens: int = 512,
         scope: str = "",
         shared_url: str | None = None,
+        shared_concurrency: int | None = None,
+        lease_s: float = 180.0,
     ) -> RateLimits:
         """The limits of a teacher in this process (same name, scope and settings: the same object); with
-        `shared_url` (a PostgreSQL URL) its RPM and TPM are buckets shared through that database."""
-        key = (name, scope, rpm, tpm, max_concurrency, max_tokens, shared_url or "")
+        `shared_url` (a PostgreSQL URL) its RPM and TPM are buckets shared through that database, and
+        `shared_concurrency` bounds its requests in flight across every process using it."""
+        key = (name, scope, rpm, tpm, max_concurrency, max_tokens, shared_url or "", shared_concurrency)
         self.loop  # noqa: B018  (a new loop clears the registry first)
         with self._lock:
             found = self._limits.get(key)
             if found is None:
                 shared = self._shared_buckets(shared_url, scope or name, rpm, tpm, max_tokens)
+                slots = None
+                if shared_url and shared_concurrency:
+                    db = self._database(shared_url)
+                    slots = SharedSlots(db, f"{scope or name}|concurrency", shared_concurrency)
                 found = self._limits[key] = RateLimits(
                     name,
                     rpm=rpm,
@@ -210,17 +243,23 @@ class TeacherRuntime:
                     max_concurrency=max_concurrency,
                     max_tokens=max_tokens,
                     shared=shared,
+                    shared_slots=slots,
+                    lease_s=lease_s,
                 )
             return found
+
+    def _database(self, url: str) -> Database:
+        db = self._databases.get(url)
+        if db is None:
+            db = self._databases[url] = open_database(url, "rate limits")
+        return db
 
     def _shared_buckets(
         self, url: str | None, scope: str, rpm: int | None, tpm: int | None, max_tokens: int
     ) -> tuple[SharedBucket | None, SharedBucket | None] | None:
         if not url or not (rpm or tpm):
             return None
-        db = self._databases.get(url)
-        if db is None:
-            db = self._databases[url] = open_database(url, "rate limits")
+        db = self._database(url)
         rpm_bucket = tpm_bucket = None
         if rpm:
             rpm_limiter(rpm)  # the same check of the value
@@ -242,6 +281,8 @@ class TeacherRuntime:
             max_tokens=cfg.max_tokens,
             scope=f"{cfg.provider}|{cfg.model}|{cfg.base_url or ''}",
             shared_url=shared_url,
+            shared_concurrency=cfg.shared_concurrency,
+            lease_s=cfg.timeout_s + 60.0,
         )
 
     def ledger(self, path: str | Path | None, run_id: str, budget_usd: float | None) -> RunLedger:

@@ -11,6 +11,9 @@ them: with C = 1, sends are at least T apart. `now` is the database's clock on P
 (`clock_timestamp()`), so workers on machines with skewed clocks agree; a process sleeps the returned
 number of seconds, measured on that same clock.
 
+`SharedSlots` bounds the requests in flight the same way (`shared_concurrency`): a row per slot in
+`rate_leases`, leased for a request's attempt and freed after it; a killed worker's leases expire.
+
 Use: `SharedBucket(open_database(url), "openai|gpt-4o-mini|rpm", capacity=1, interval_s=0.102).reserve(1)`.
 """
 
@@ -76,3 +79,74 @@ class SharedBucket:
             else:
                 conn.execute(f"UPDATE {TABLE} SET tat = ? WHERE key = ?", (new_tat, self.key))
         return max(0.0, send_at - now)
+
+
+LEASES = "rate_leases"
+_CREATE_LEASES = (
+    f"CREATE TABLE IF NOT EXISTS {LEASES} (key TEXT NOT NULL, slot INTEGER NOT NULL, holder TEXT, "
+    "expires REAL NOT NULL DEFAULT 0, PRIMARY KEY (key, slot))"
+)
+
+
+class SharedSlots:
+    """At most `size` requests in flight under `key`, across every process using `db`.
+
+    `take(holder, ttl_s)` leases a free slot (or one whose lease expired: a killed worker's slots come
+    back after `ttl_s`) and returns its number, None when all are held; `give(slot, holder)` frees it.
+    """
+
+    def __init__(self, db: Database, key: str, size: int, clock: Callable[[], float] = time.time) -> None:
+        if size < 1:
+            raise ValueError(f"shared slots {key!r}: need at least one slot (got {size})")
+        self.db, self.key, self.size, self.clock = db, key, size, clock
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"SharedSlots({self.key!r}, size={self.size})"
+
+    def _prepare(self) -> None:
+        with self.db.transaction(lock=f"{LEASES}:create") as conn:
+            conn.execute(ddl(_CREATE_LEASES, self.db.dialect))
+            have = {row[0] for row in conn.execute(f"SELECT slot FROM {LEASES} WHERE key = ?", (self.key,))}
+            for slot in sorted(set(range(self.size)) - have):
+                conn.execute(f"INSERT INTO {LEASES} (key, slot) VALUES (?, ?)", (self.key, slot))
+        self._ready = True
+
+    def take(self, holder: str, ttl_s: float) -> int | None:
+        if not self._ready:
+            self._prepare()
+        with self.db.transaction(lock=f"{LEASES}:{self.key}") as conn:
+            now = db_now(self.db, conn, self.clock)
+            row = conn.execute(
+                f"SELECT slot FROM {LEASES} WHERE key = ? AND slot < ? AND (holder IS NULL OR expires < ?) "
+                "ORDER BY slot LIMIT 1",
+                (self.key, self.size, now),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                f"UPDATE {LEASES} SET holder = ?, expires = ? WHERE key = ? AND slot = ?",
+                (holder, now + ttl_s, self.key, row[0]),
+            )
+            return int(row[0])
+
+    def give(self, slot: int, holder: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"UPDATE {LEASES} SET holder = NULL, expires = 0 WHERE key = ? AND slot = ? AND holder = ?",
+                (self.key, slot, holder),
+            )
+
+    def held(self) -> int:
+        """Slots leased now (expired leases not counted)."""
+        if not self._ready:
+            self._prepare()
+        now = self.clock() if self.db.dialect == "sqlite" else None
+        if now is None:
+            [(now,)] = self.db.query("SELECT extract(epoch from clock_timestamp())::float8")
+        [(count,)] = self.db.query(
+            f"SELECT COUNT(*) FROM {LEASES} WHERE key = ? AND slot < ? AND holder IS NOT NULL "
+            "AND expires >= ?",
+            (self.key, self.size, now),
+        )
+        return int(count)

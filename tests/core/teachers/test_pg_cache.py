@@ -192,7 +192,7 @@ def test_a_caller_on_postgres_resends_only_what_is_missing_and_writes_no_file(
     sim = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0)
     with start_simulator(EXAMPLES, sim, faults=plan) as handle:
         prices = {"price_input_per_mtok": 1000.0, "price_output_per_mtok": 1000.0}
-        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", rpm=6000, **prices)
+        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", rpm=6000, shared_concurrency=2, **prices)
         planned = [
             PlannedCall(ChatRequest.for_teacher(cfg, PROMPTS.rationale(e)), "rationale", e.id)
             for e in EXAMPLES
@@ -222,8 +222,10 @@ def test_a_caller_on_postgres_resends_only_what_is_missing_and_writes_no_file(
     sidecar.close()
     db = open_database(postgres_url)
     [(key,)] = db.query("SELECT key FROM rate_buckets")  # its RPM went through the shared bucket
+    slots = db.query("SELECT key, holder FROM rate_leases ORDER BY slot")  # and its sends through 2 slots
     db.close()
     assert key.startswith("openai|m|") and key.endswith("|rpm")
+    assert [(k.rsplit("|", 1)[1], holder) for k, holder in slots] == [("concurrency", None)] * 2
 
 
 def test_missing_server_binaries_name_the_install_script(

@@ -1,10 +1,12 @@
-"""Rate limits shared through a database (fair_core/teachers/shared_limits.py): the GCRA schedule on a
-virtual clock (SQLite), two processes on one PostgreSQL bucket, and the runtime and caller using it.
+"""Rate limits shared through a database (fair_core/teachers/shared_limits.py): the GCRA schedule and the
+concurrency leases on a virtual clock (SQLite), two processes on one PostgreSQL bucket and one bound of
+requests in flight, and the runtime using them.
 Run: pytest tests/core/teachers/test_shared_limits.py
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from fair_core.teachers.db import open_database
 from fair_core.teachers.runtime import TeacherRuntime
-from fair_core.teachers.shared_limits import SharedBucket
+from fair_core.teachers.shared_limits import SharedBucket, SharedSlots
 from tests.core.teachers.test_runtime import max_in_window
 
 
@@ -104,3 +106,61 @@ def test_the_runtime_shares_limits_on_postgres_and_not_on_sqlite(postgres_url: s
         assert keys == ["sim|m||rpm", "sim|m||tpm"]
     finally:
         runtime.close()
+
+
+def test_shared_slots_lease_free_and_expire(tmp_path: Path) -> None:
+    clock = Clock()
+    db = open_database(tmp_path / "limits.sqlite", "rate limits")
+    slots = SharedSlots(db, "openai|m|concurrency", 2, clock=clock)
+    assert [slots.take("a", 10.0), slots.take("b", 10.0), slots.take("c", 10.0)] == [0, 1, None]
+    assert slots.held() == 2
+    slots.give(0, "someone else")  # only the holder frees its slot
+    assert slots.take("c", 10.0) is None
+    slots.give(0, "a")
+    assert slots.take("c", 10.0) == 0
+    clock.now += 11.0  # a killed worker's leases expire
+    assert slots.held() == 0 and slots.take("d", 10.0) == 0
+    with pytest.raises(ValueError, match="shared slots 'k'"):
+        SharedSlots(db, "k", 0)
+    db.close()
+
+
+def _in_flight(url: str, start: Any) -> list[tuple[float, float]]:
+    """One worker process: 12 requests through its runtime's limits; when each held a slot."""
+    runtime = TeacherRuntime()
+    limits = runtime.limits("gpt", max_concurrency=8, scope="sim|m|", shared_url=url, shared_concurrency=3)
+    spans: list[tuple[float, float]] = []
+
+    async def one() -> None:
+        async with limits.slot():
+            began = time.time()
+            await asyncio.sleep(0.05)
+            spans.append((began, time.time()))
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(one() for _ in range(12)))
+
+    assert limits.shared_slots is not None and limits.shared_slots.held() == 0  # connected, table made
+    start.wait(60)
+    runtime.run(all_of_them())
+    runtime.close()
+    return spans
+
+
+def test_two_processes_share_a_concurrency_bound_on_postgres(postgres_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        start = manager.Barrier(2)
+        jobs = [pool.apply_async(_in_flight, (postgres_url, start)) for _ in range(2)]
+        spans = [span for job in jobs for span in job.get(timeout=120)]
+    assert len(spans) == 24
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    most, now = 0, 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    assert most == 3  # never more than the shared bound, though each process alone would run 8
+    db = open_database(postgres_url)
+    [(left,)] = db.query("SELECT COUNT(*) FROM rate_leases WHERE holder IS NOT NULL")
+    db.close()
+    assert left == 0  # every slot was given back
