@@ -192,7 +192,8 @@ def test_a_caller_on_postgres_resends_only_what_is_missing_and_writes_no_file(
     sim = SimulatorConfig(wrong_rate=0.0, unparseable_rate=0.0)
     with start_simulator(EXAMPLES, sim, faults=plan) as handle:
         prices = {"price_input_per_mtok": 1000.0, "price_output_per_mtok": 1000.0}
-        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", rpm=6000, shared_concurrency=2, **prices)
+        limits = {"rpm": 6000, "shared_concurrency": 2}
+        cfg = teacher("gpt", "m", handle.base_url, api_key_secret="gpt-key", **limits, **prices)
         planned = [
             PlannedCall(ChatRequest.for_teacher(cfg, PROMPTS.rationale(e)), "rationale", e.id)
             for e in EXAMPLES
