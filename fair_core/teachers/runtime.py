@@ -45,11 +45,16 @@ SAFETY = 0.98
 WINDOW_S = 60.0
 
 
-def rpm_limiter(limit: float, window_s: float = WINDOW_S) -> AsyncLimiter:
-    """At most `limit` acquisitions in any closed `window_s` window: capacity 1, rate 0.98 * limit."""
+def rpm_interval(limit: float, window_s: float = WINDOW_S) -> float:
+    """Seconds between two sends under an RPM limit (0.98 * limit per window)."""
     if limit < 1:
         raise ValueError(f"a rate limit must be at least 1 per window (got {limit})")
-    return AsyncLimiter(1, window_s / (limit * SAFETY))
+    return window_s / (limit * SAFETY)
+
+
+def rpm_limiter(limit: float, window_s: float = WINDOW_S) -> AsyncLimiter:
+    """At most `limit` acquisitions in any closed `window_s` window: capacity 1, rate 0.98 * limit."""
+    return AsyncLimiter(1, rpm_interval(limit, window_s))
 
 
 def tpm_burst(limit: int, max_tokens: int) -> int:
@@ -57,12 +62,17 @@ def tpm_burst(limit: int, max_tokens: int) -> int:
     return max(1, min(int(limit * SAFETY / 4), 2 * max_tokens + 1024))
 
 
-def tpm_limiter(limit: float, burst: int, window_s: float = WINDOW_S) -> AsyncLimiter:
-    """A token bucket holding `burst` and refilling 0.98*limit - 2*burst per window (see the module doc)."""
+def tpm_refill(limit: float, burst: int) -> float:
+    """Tokens a TPM bucket of capacity `burst` refills per window: 0.98*limit - 2*burst (module doc)."""
     per_window = limit * SAFETY - 2 * burst
     if per_window <= 0:
         raise ValueError(f"TPM limit {limit} is too small for bursts of {burst} tokens")
-    return AsyncLimiter(burst, window_s * burst / per_window)
+    return per_window
+
+
+def tpm_limiter(limit: float, burst: int, window_s: float = WINDOW_S) -> AsyncLimiter:
+    """A token bucket holding `burst` and refilling 0.98*limit - 2*burst per window (see the module doc)."""
+    return AsyncLimiter(burst, window_s * burst / tpm_refill(limit, burst))
 
 
 class RateLimits:
@@ -262,14 +272,11 @@ class TeacherRuntime:
         db = self._database(url)
         rpm_bucket = tpm_bucket = None
         if rpm:
-            rpm_limiter(rpm)  # the same check of the value
-            rpm_bucket = SharedBucket(db, f"{scope}|rpm", capacity=1, interval_s=WINDOW_S / (rpm * SAFETY))
+            rpm_bucket = SharedBucket(db, f"{scope}|rpm", capacity=1, interval_s=rpm_interval(rpm))
         if tpm:
             burst = tpm_burst(tpm, max_tokens)
-            per_window = tpm * SAFETY - 2 * burst
-            if per_window <= 0:
-                raise ValueError(f"TPM limit {tpm} is too small for bursts of {burst} tokens")
-            tpm_bucket = SharedBucket(db, f"{scope}|tpm", capacity=burst, interval_s=WINDOW_S / per_window)
+            interval = WINDOW_S / tpm_refill(tpm, burst)
+            tpm_bucket = SharedBucket(db, f"{scope}|tpm", capacity=burst, interval_s=interval)
         return rpm_bucket, tpm_bucket
 
     def limits_for(self, cfg: TeacherConfig, shared_url: str | None = None) -> RateLimits:

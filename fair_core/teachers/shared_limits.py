@@ -141,12 +141,11 @@ class SharedSlots:
         """Slots leased now (expired leases not counted)."""
         if not self._ready:
             self._prepare()
-        now = self.clock() if self.db.dialect == "sqlite" else None
-        if now is None:
-            [(now,)] = self.db.query("SELECT extract(epoch from clock_timestamp())::float8")
-        [(count,)] = self.db.query(
-            f"SELECT COUNT(*) FROM {LEASES} WHERE key = ? AND slot < ? AND holder IS NOT NULL "
-            "AND expires >= ?",
-            (self.key, self.size, now),
-        )
+        with self.db.transaction() as conn:
+            now = db_now(self.db, conn, self.clock)
+            [count] = conn.execute(
+                f"SELECT COUNT(*) FROM {LEASES} WHERE key = ? AND slot < ? AND holder IS NOT NULL "
+                "AND expires >= ?",
+                (self.key, self.size, now),
+            ).fetchone()
         return int(count)
