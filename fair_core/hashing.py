@@ -20,13 +20,19 @@ def stable_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
-def file_hash(path: str | Path) -> str:
-    """sha256 of a file's bytes, or of every file under a folder (names and bytes, sorted)."""
-    path = Path(path)
+def file_hash(path: str | Path | Any) -> str:
+    """sha256 of a file's bytes, or of every file under a folder (names and bytes, sorted). A local path,
+    or a path object on object storage (`fair_core.store.location.as_path`)."""
+    from fair_core.store.location import as_path  # here: the store imports this module
+
+    path = as_path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    is_dir = path.is_dir()
+    files = [path]
+    if is_dir:
+        files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).parts)
     for file in files:
-        if path.is_dir():
+        if is_dir:
             digest.update(str(file.relative_to(path)).encode("utf-8") + b"\0")
         with file.open("rb") as handle:
             while chunk := handle.read(_CHUNK):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from fair_core.store.location import is_remote, scratch_dir
 
 LOCK_NAME = ".run.lock"
 
@@ -32,6 +35,11 @@ class RunLocked(RuntimeError):
 
 
 def lock_path(data_dir: str | Path, run_id: str) -> Path:
+    """The lock file; for a data dir on object storage (no flock there) a local file per machine, in the
+    scratch folder: workers on other machines are kept from paying twice by the shared reply cache."""
+    if is_remote(data_dir):
+        digest = hashlib.sha256(str(data_dir).rstrip("/").encode()).hexdigest()[:16]
+        return scratch_dir("locks", digest, run_id) / LOCK_NAME
     return Path(data_dir).expanduser().resolve() / "runs" / run_id / LOCK_NAME
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fair_core.hashing import file_hash
 from fair_core.prompts import PromptSet
+from fair_core.store.location import as_path, is_remote, local_folder
 from fair_core.store.parquet import RoundStore, RunStore
 
 #: Written by the trainer beside every model it saves (steps, losses, sample counts).
@@ -79,9 +79,19 @@ class ModelRef:
     adapter: str | None = None
     label: str = "student"
 
+    def local(self) -> ModelRef:
+        """The same student with folders on object storage downloaded (`location.local_folder`)."""
+        if not is_remote(self.base) and not (self.adapter and is_remote(self.adapter)):
+            return self
+
+        def here(folder: str) -> str:
+            return str(local_folder(folder)) if is_remote(folder) else folder
+
+        return ModelRef(here(self.base), here(self.adapter) if self.adapter else None, self.label)
+
     def fingerprint(self) -> dict[str, Any]:
         """The base by name (a checkpoint we trained: by its training record), the adapter by content."""
-        record = Path(self.base) / TRAIN_RECORD
-        base = file_hash(record) if record.is_file() else Path(self.base).name
+        record = as_path(self.base) / TRAIN_RECORD
+        base = file_hash(record) if record.is_file() else as_path(self.base).name
         trained = file_hash(self.adapter) if self.adapter else None
         return {"base": base, "adapter_sha256": trained}

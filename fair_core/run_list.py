@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fair_core.locks import LOCK_NAME
+from fair_core.locks import lock_path
 from fair_core.report.summary import summary_rate
 from fair_core.stats import Proportion
+from fair_core.store.location import as_path
 from fair_core.store.parquet import RoundStore, RunStore, atomic_write_bytes
 
 #: How the last process that ran the run ended (written by `fair run`, `fair demo`, `fair resume`).
@@ -109,7 +110,7 @@ def _round_cost(store: RoundStore, summary: Mapping[str, Any] | None) -> float:
 
 def _modified(root: Path) -> float:
     paths = [root, root / "config.json", root / OUTCOME_FILE, *root.glob("round=*/manifest.json")]
-    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+    return max((float(getattr(p.stat(), "st_mtime", 0) or 0) for p in paths if p.exists()), default=0.0)
 
 
 def run_info(data_dir: str | Path, run_id: str) -> RunInfo:
@@ -132,9 +133,10 @@ def run_info(data_dir: str | Path, run_id: str) -> RunInfo:
     outcome = read_json(run.root / OUTCOME_FILE)
     detail = None
     state: RunState
-    if lock_held(run.root / LOCK_NAME):
+    lock = lock_path(data_dir, run.run_id)
+    if lock_held(lock):
         state = "running"
-        holder = read_json(run.root / LOCK_NAME)
+        holder = read_json(lock)
         detail = f"pid {holder['pid']}" if holder.get("pid") else None
     elif planned is not None and done >= planned:
         state = "finished"
@@ -160,7 +162,7 @@ def run_info(data_dir: str | Path, run_id: str) -> RunInfo:
 
 def list_runs(data_dir: str | Path) -> list[RunInfo]:
     """Every run folder under `<data_dir>/runs` (one with a config or a round), newest first."""
-    runs = Path(data_dir).expanduser() / "runs"
+    runs = as_path(data_dir) / "runs"
     if not runs.is_dir():
         return []
     found = [

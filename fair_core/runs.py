@@ -9,6 +9,7 @@ from pathlib import Path
 from fair_core.config import ConfigError, FairConfig, parse_config
 from fair_core.refs import ModelRef
 from fair_core.store import RunStore
+from fair_core.store.location import absolute, as_path, folder_complete
 
 #: Where a round keeps the student it trained (student_k+1), relative to the round's folder.
 TRAINED_MODEL = Path("student") / "model"
@@ -51,7 +52,7 @@ def accuracy_after(config: FairConfig, round_index: int) -> float | None:
 
 def model_at(path: str | Path, base: ModelRef, label: str) -> ModelRef:
     """A student checkpoint folder as a ModelRef: a LoRA adapter (on `base`) or a full model."""
-    folder = Path(path).expanduser().resolve()
+    folder = absolute(as_path(path))
     if (folder / "adapter_config.json").is_file():
         return ModelRef(base.base, str(folder), label)
     if (folder / "config.json").is_file():
@@ -71,7 +72,7 @@ def trained_student(config: FairConfig, round_index: int, base: ModelRef) -> Mod
             return ModelRef(str(kept["base"]), kept.get("adapter"), label)
         return dataclasses.replace(round_student(config, round_index, base), label=label)
     folder = store.path / TRAINED_MODEL
-    if not folder.is_dir():
+    if not folder_complete(folder):
         raise ConfigError(
             f"run {config.run_id()}: round {round_index} has no trained student at {folder}; "
             f"run its training stage first"

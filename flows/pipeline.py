@@ -4,15 +4,20 @@ offline simulator when the config asks."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, tags
+from prefect.filesystems import RemoteFileSystem
+from prefect.settings import PREFECT_API_URL
 
 from fair_core.config import FairConfig
 from fair_core.locks import run_lock
 from fair_core.refs import RoundRef
+from fair_core.store.location import absolute, as_path, is_remote
 from flows.preflight import preflight
 from flows.round import fair_round
 from flows.simulation import simulated_teachers
@@ -21,9 +26,21 @@ from tasks.report import summarize_run
 from tasks.results import log_where, publish_results
 
 
-def results_dir(config: FairConfig) -> Path:
-    """Prefect's persisted task results of a run, beside its tables (deleting a run drops its cache too)."""
-    return Path(config.run.data_dir).expanduser().resolve() / "runs" / config.run_id() / "prefect-results"
+def results_dir(config: FairConfig) -> Path | RemoteFileSystem:
+    """Prefect's persisted task results of a run, beside its tables (deleting a run drops its cache too):
+    a local folder, or on object storage a `RemoteFileSystem` block (`results_block`)."""
+    folder = absolute(as_path(config.run.data_dir)) / "runs" / config.run_id() / "prefect-results"
+    return results_block(str(folder), PREFECT_API_URL.value() or "") if is_remote(folder) else folder
+
+
+@functools.lru_cache(maxsize=64)
+def results_block(basepath: str, api_url: str) -> RemoteFileSystem:
+    """A `RemoteFileSystem` block for `basepath`, saved on the Prefect server (a flow's result storage
+    must be) as `fair-results-<hash of the path>`. It holds the path only: the workers' credentials come
+    from their environment and never reach the server. `api_url` keys the cache (one save per server)."""
+    block = RemoteFileSystem(basepath=basepath)
+    block.save(f"fair-results-{hashlib.sha256(basepath.encode()).hexdigest()[:16]}", overwrite=True)
+    return block
 
 
 @flow(name="fair-pipeline", flow_run_name=run_flow_name(), log_prints=True)

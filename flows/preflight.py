@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+import uuid
 from pathlib import Path
+from typing import Any
 
 from fair_core.config import ConfigError, FairConfig, TeacherConfig
+from fair_core.store.location import is_remote
 from fair_core.teachers.keys import check_api_keys
 
 #: provider -> (module the client imports, what to install)
@@ -41,6 +44,27 @@ def check_sdks(teachers: list[TeacherConfig]) -> None:
                 for provider, names in missing.items()
             )
         )
+
+
+def check_remote_data_dir(data_dir: str) -> Any:
+    """A data dir on object storage: a small object written there and removed again (ConfigError naming
+    the URL and the store's reason: no such bucket, access denied, no endpoint, no client installed)."""
+    from fair_core.store.location import LocationError, as_path
+
+    try:
+        path = as_path(data_dir)
+        probe = path / f".fair-write-check-{uuid.uuid4().hex[:12]}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except LocationError as err:
+        raise ConfigError(str(err)) from None
+    except Exception as err:  # the store's client raises its own kinds (botocore, aiohttp, OSError)
+        cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(
+            f"run.data_dir {data_dir!r}: cannot write to the object store ({type(err).__name__}: {cause}); "
+            "check the bucket, the endpoint (AWS_ENDPOINT_URL) and the credentials in the environment"
+        ) from None
+    return path
 
 
 def check_data_dir(data_dir: str | Path) -> Path:
@@ -106,8 +130,11 @@ def preflight(config: FairConfig) -> None:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     check_dataset(config.dataset)
-    data_dir = check_data_dir(config.run.data_dir)  # the first check that creates something
+    if is_remote(config.run.data_dir):
+        check_remote_data_dir(config.run.data_dir)
+    else:
+        check_data_dir(config.run.data_dir)  # the first check that creates something
     if config.cache.url:
         check_shared_cache(config.cache.url)
     else:
-        check_reply_cache(response_cache_path(data_dir))
+        check_reply_cache(response_cache_path(config.run.data_dir))

@@ -15,6 +15,7 @@ from typing import Any
 
 from fair_core.config import FairConfig
 from fair_core.store import RunStore
+from fair_core.store.parquet import atomic_write_bytes
 
 #: The simulator accepts any key; the served config names this variable so no real key is ever needed.
 SIMULATOR_KEY_ENV = "FAIR_SIMULATOR_API_KEY"
@@ -33,9 +34,8 @@ def simulator_base_url(simulator: Any, provider: str) -> str:
 def simulator_attempt(config: FairConfig) -> int:
     """Count the simulator's starts for this run (1 on the first attempt), kept beside the run's tables."""
     path = RunStore(config.run.data_dir, config.run_id()).root / "simulator_attempts"
-    path.parent.mkdir(parents=True, exist_ok=True)
     attempt = (int(path.read_text() or 0) if path.is_file() else 0) + 1
-    path.write_text(str(attempt))
+    atomic_write_bytes(path, str(attempt).encode())
     return attempt
 
 

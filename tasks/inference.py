@@ -24,6 +24,7 @@ from fair_core.inference import answer_examples, mistakes_from_outputs
 from fair_core.records import Example
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
 from fair_core.shards import shard_part, shard_slice
+from fair_core.store.location import is_remote, scratch_dir
 from fair_core.store.parquet import MANIFEST, RoundStore
 from fair_core.students.base import GenerationParams
 from fair_core.students.factory import open_student
@@ -110,8 +111,10 @@ def _record_rows(store: RoundStore, key: str, table: str, split: str, rows: list
 
 @task(name="resolve-student", task_run_name="resolve student", retries=1)
 def resolve_student(student: StudentConfig, data_dir: str) -> ModelRef:
-    """The starting student: an alias is materialised once under `<data_dir>/models`."""
-    path = resolve_model(student.model, Path(data_dir).expanduser() / "models")
+    """The starting student: an alias is materialised once under `<data_dir>/models` (a data dir on object
+    storage: in each worker's scratch folder)."""
+    models = scratch_dir("models") if is_remote(data_dir) else Path(data_dir).expanduser() / "models"
+    path = resolve_model(student.model, models)
     return ModelRef(base=str(path), label=student.model)
 
 

@@ -11,6 +11,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact
 
 from fair_core.store import RunStore
+from fair_core.store.location import absolute
 from tasks.logs import task_logger
 from tasks.report import artifact_key
 
@@ -19,12 +20,12 @@ def report_path(data_dir: str | Path, run_id: str) -> Path:
     """The run's HTML report: `<data_dir>/runs/<run_id>/report.html` (absolute)."""
     from fair_core.report.html_page import REPORT_FILE
 
-    return (RunStore(data_dir, run_id).root / REPORT_FILE).expanduser().resolve()
+    return absolute(RunStore(data_dir, run_id).root / REPORT_FILE)
 
 
 def where_lines(data_dir: str | Path, run_id: str) -> list[str]:
     """What the parent run's log ends with: the run folder, the report and the commands."""
-    root = RunStore(data_dir, run_id).root.expanduser().resolve()
+    root = absolute(RunStore(data_dir, run_id).root)
     option = f" --data-dir {data_dir}" if str(data_dir) != "data" else ""
     return [
         f"results of run {run_id}: {root}",
@@ -57,7 +58,7 @@ def publish_results(data_dir: str, run_id: str) -> str:
         )
     try:
         create_link_artifact(
-            link=path.as_uri(),
+            link=path.as_uri() if isinstance(path, Path) else str(path),
             link_text=f"FAIR report of {run_id}",
             key=artifact_key("fair", run_id, "report-link"),
             description=f"The HTML report of run {run_id} (open the file on the machine that ran it).",

@@ -16,6 +16,7 @@ from fair_core.config import FairConfig, ReviewConfig, StudentConfig, TrainingCo
 from fair_core.records import examples_by_id
 from fair_core.refs import ModelRef, PromptsRef, RoundRef, TableRef
 from fair_core.store.integrity import FINE_TUNE, folder_files, model_problem
+from fair_core.store.location import is_remote, scratch_dir, upload_folder
 from fair_core.store.parquet import StoreError
 from fair_core.training.round import (
     STUDENT_DIR,
@@ -140,7 +141,9 @@ def fine_tune(
     label = trained_label(student, where.round)
     store = where.store()
     inputs = {"training_samples": samples.fingerprint()["sha256"], "student": str(model.fingerprint())}
-    folder = store.path / STUDENT_DIR
+    folder = store.path / STUDENT_DIR  # on object storage: trained in `work`, then uploaded here
+    remote = is_remote(folder)
+    work = scratch_dir("training", where.run_id, f"round={where.round}") / STUDENT_DIR if remote else folder
     if not rows:
         removed = clear_student(folder)
         kept = {"base": model.base, "adapter": model.adapter}
@@ -155,6 +158,8 @@ def fine_tune(
     stale = model_problem(store) or (previous.get("inputs") != inputs and "trained from other inputs")
     if stale and clear_student(folder):
         logger.warning("round %d: removed %s (%s); training again", where.round, folder, stale)
+    if stale and remote:
+        clear_student(work)
     store.record_stage(FINE_TUNE, inputs=inputs, outputs=[], extra={"trained": None})  # started
     card = card_facts(student, where.round, store.manifest().get("stages", {}).get("build-training-set", {}))
     store.count_start(FINE_TUNE)  # the manifest counts real trainings (a cached result is not one)
@@ -168,12 +173,13 @@ def fine_tune(
             text = progress_text(info, last_eval[-1] if last_eval else None)
             progress(int(info["step"]), int(info["max_steps"]) or 1, text)
 
-        adapter = Path(model.adapter) if model.adapter else None
+        start = model.local()  # the previous round's student, downloaded when on object storage
+        adapter = Path(start.adapter) if start.adapter else None
         result = fine_tune_student(
             samples_from_rows(rows),
-            Path(model.base),
+            Path(start.base),
             adapter,
-            folder,
+            work,
             training,
             student,
             seed,
@@ -181,7 +187,11 @@ def fine_tune(
             progress=report,
         )
     logger.info("%s", describe_result(where.round, result))
-    saved = str(result.model_dir.relative_to(store.path))
+    model_dir = folder / result.model_dir.relative_to(work)
+    if remote:  # the model folder, then its completion marker (never a half-uploaded student)
+        upload_folder(result.model_dir, model_dir)
+        logger.info("round %d: uploaded %s", where.round, model_dir)
+    saved = str(model_dir.relative_to(store.path))
     store.record_stage(
         FINE_TUNE,
         inputs=inputs,
@@ -197,8 +207,8 @@ def fine_tune(
     except Exception as err:  # artifacts are a view, never a reason to fail the work
         logger.warning("loss curve artifact not published: %s", err)
     if training.method == "full":
-        return ModelRef(str(result.model_dir), None, label)
-    return ModelRef(model.base, str(result.model_dir), label)
+        return ModelRef(str(model_dir), None, label)
+    return ModelRef(model.base, str(model_dir), label)
 
 
 def training_stage(

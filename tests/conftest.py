@@ -74,3 +74,24 @@ def postgres_url(postgres_server: object) -> str:
 
     assert isinstance(postgres_server, PgServer)
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """An S3-compatible server (moto) on 127.0.0.1 for the session, with AWS_* pointing at it."""
+    pytest.importorskip("s3fs", reason="s3fs is not installed: pip install -e '.[storage]'")
+    pytest.importorskip("moto", reason="moto is not installed: pip install -e '.[dev]'")
+    from tests.s3 import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def s3_url(s3_server: object) -> str:
+    """`s3://<a fresh, empty bucket>/data`, a data dir on the session's S3 server."""
+    from tests.s3 import S3Server
+
+    assert isinstance(s3_server, S3Server)
+    return f"s3://{s3_server.new_bucket()}/data"

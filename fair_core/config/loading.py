@@ -24,6 +24,7 @@ from fair_core.config.student import StudentConfig
 from fair_core.config.teachers import TeacherConfig
 from fair_core.config.training import TrainingConfig
 from fair_core.identity import result_hash, section_paths
+from fair_core.store.location import REMOTE_SCHEMES, is_remote
 
 #: The top-level section of a sweep file (fair_core/config/sweep.py); a run of the file leaves it out.
 SWEEP_SECTION = "sweep"
@@ -43,6 +44,22 @@ class FairConfig(Section):
     prompts: PromptConfig = Field(default_factory=PromptConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     stages: StagesConfig = Field(default_factory=StagesConfig)
+
+    @model_validator(mode="after")
+    def _check_storage(self) -> FairConfig:
+        """A `run.data_dir` on object storage cannot hold the SQLite reply cache: it needs `cache.url`."""
+        where = self.run.data_dir
+        if "://" in where and not is_remote(where):
+            raise ValueError(
+                f"run.data_dir {where!r}: unknown storage scheme; use a local path or one of "
+                f"{', '.join(sorted(f'{s}://' for s in REMOTE_SCHEMES))}"
+            )
+        if is_remote(where) and not self.cache.url:
+            raise ValueError(
+                f"run.data_dir {where!r} is object storage, which cannot hold the SQLite reply cache: set "
+                "cache.url (a PostgreSQL URL shared by the workers, or a local SQLite file path)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_committee(self) -> FairConfig:

@@ -9,12 +9,10 @@ the student its fine-tune saved. A table the manifest records but whose file is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
-import pyarrow.parquet as pq
-
 from fair_core.hashing import file_hash
+from fair_core.store.location import folder_complete, folder_listing, parquet_rows
 
 
 class RoundStore(Protocol):
@@ -22,7 +20,7 @@ class RoundStore(Protocol):
 
     run_id: str
     round: int
-    path: Path
+    path: Any  # a Path, or a UPath on object storage
 
     def manifest(self) -> dict[str, Any]: ...
 
@@ -49,14 +47,14 @@ def recorded_entries(store: RoundStore, name: str, part: str | None = None) -> d
     return {k: v for k, v in tables.items() if k == name or k.startswith(f"{name}/")}
 
 
-def _file_problem(path: Path, entry: Mapping[str, Any], sha: str | None = None) -> str | None:
+def _file_problem(path: Any, entry: Mapping[str, Any], sha: str | None = None) -> str | None:
     """Why a recorded file is not what was written (None: it is)."""
     if not path.is_file():
         return f"its file {path} is missing"
     if (sha or file_hash(path)) == entry.get("sha256"):
         return None
     try:
-        rows = pq.ParquetFile(path).metadata.num_rows
+        rows = parquet_rows(path)
     except Exception:  # any unreadable file is reported the same way
         return f"its file {path} is not a readable Parquet file (truncated or overwritten)"
     return (
@@ -80,9 +78,9 @@ def is_recorded(store: RoundStore, name: str, part: str | None = None) -> bool:
     return bool(recorded_entries(store, name, part))
 
 
-def folder_files(folder: Path) -> dict[str, int]:
+def folder_files(folder: Any) -> dict[str, int]:
     """Every file under a folder with its size in bytes (a cheap record of a model folder)."""
-    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+    return folder_listing(folder)
 
 
 def model_problem(store: RoundStore, stage: str = FINE_TUNE) -> str | None:
@@ -98,8 +96,8 @@ def model_problem(store: RoundStore, stage: str = FINE_TUNE) -> str | None:
         return None
     folder = store.path / str(relative)
     where = f"the student trained in run {store.run_id} round {store.round}"
-    if not folder.is_dir():
-        return f"{where}: its folder {folder} is missing"
+    if not folder_complete(folder):
+        return f"{where}: its folder {folder} is missing (or its upload never finished)"
     found = folder_files(folder)
     for file, size in (model.get("files") or {}).items():
         if found.get(file) != size:

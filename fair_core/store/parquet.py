@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import fair_core
 from fair_core.hashing import file_hash
 from fair_core.store.integrity import is_recorded, rebuild_hint, table_problem
+from fair_core.store.location import as_path, read_json, read_parquet, update_json, write_bytes, write_parquet
 from fair_core.store.schemas import TABLES
 
 MANIFEST = "manifest.json"
@@ -32,7 +28,7 @@ class StoreError(RuntimeError):
 @dataclass(frozen=True)
 class TableInfo:
     name: str
-    path: Path
+    path: Any  # a Path, or a UPath on object storage
     rows: int
     sha256: str
 
@@ -53,11 +49,9 @@ def code_version() -> str:
     return f"{fair_core.__version__}+{sha}" if sha else fair_core.__version__
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def atomic_write_bytes(path: Any, data: bytes) -> None:
+    """A whole file, visible whole or not at all (a local path or object storage)."""
+    write_bytes(as_path(path), data)
 
 
 def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema, name: str) -> pa.Table:
@@ -74,16 +68,16 @@ def to_table(rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema, na
 
 
 class RoundStore:
-    """The tables of one round of one run."""
+    """The tables of one round of one run (`root`: a local Path or a UPath on object storage)."""
 
-    def __init__(self, root: Path, run_id: str, round_index: int) -> None:
+    def __init__(self, root: Any, run_id: str, round_index: int) -> None:
         self.run_id = run_id
         self.round = round_index
         self.path = root / f"round={round_index}"
 
     # --- tables ---------------------------------------------------------------------------------
 
-    def table_path(self, name: str, part: str | None = None) -> Path:
+    def table_path(self, name: str, part: str | None = None) -> Any:
         if name not in TABLES:
             raise StoreError(f"unknown table {name!r}; known: {sorted(TABLES)}")
         if part is None:
@@ -96,10 +90,7 @@ class RoundStore:
         """Write a table (or one part of a partitioned table) atomically; record it in the manifest."""
         path = self.table_path(name, part)
         table = to_table(rows, TABLES[name], name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        write_parquet(table, path)
         info = TableInfo(name if part is None else f"{name}/{part}", path, table.num_rows, file_hash(path))
         self._record_table(info)
         return info
@@ -122,20 +113,20 @@ class RoundStore:
         single = self.table_path(name)
         if single.is_file():
             return self._read_file(name, single, schema)
-        parts = sorted((self.path / name).glob("*.parquet")) if (self.path / name).is_dir() else []
+        parts = sorted((self.path / name).glob("*.parquet"), key=str) if (self.path / name).is_dir() else []
         if not parts:
             raise StoreError(self._missing(name, self.path))
         return pa.concat_tables([self._read_file(f"{name}/{p.stem}", p, schema) for p in parts])
 
-    def _missing(self, name: str, where: Path) -> str:
+    def _missing(self, name: str, where: Any) -> str:
         what = f"table {name} of run {self.run_id} round {self.round}"
         if is_recorded(self, *name.split("/", 1)):
             return f"{what} is missing (the manifest records it; {where} is gone); {rebuild_hint(self)}"
         return f"{what} not found under {where}"
 
-    def _read_file(self, name: str, path: Path, schema: pa.Schema) -> pa.Table:
+    def _read_file(self, name: str, path: Any, schema: pa.Schema) -> pa.Table:
         try:
-            return pq.read_table(path, schema=schema)
+            return read_parquet(path, schema)
         except (pa.ArrowException, OSError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise StoreError(
@@ -176,28 +167,21 @@ class RoundStore:
 
     # --- manifest -------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with (self.path / ".manifest.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def manifest(self) -> dict[str, Any]:
-        path = self.path / MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return read_json(self.path / MANIFEST)
 
     def _update(self, change: Any) -> dict[str, Any]:
-        with self._locked():
-            data = self.manifest() or {"run_id": self.run_id, "round": self.round, "tables": {}, "stages": {}}
+        """One manifest change; concurrent writers (shards on other workers) never lose one another's."""
+        version = code_version()
+
+        def apply(data: dict[str, Any]) -> None:
+            if not data:
+                data.update({"run_id": self.run_id, "round": self.round, "tables": {}, "stages": {}})
             change(data)
-            data["code_version"] = code_version()
+            data["code_version"] = version
             data["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            atomic_write_bytes(self.path / MANIFEST, json.dumps(data, indent=2, sort_keys=True).encode())
-            return data
+
+        return update_json(self.path / MANIFEST, apply)
 
     def _record_table(self, info: TableInfo) -> None:
         def change(data: dict[str, Any]) -> None:
@@ -247,13 +231,13 @@ class RunStore:
 
     def __init__(self, data_dir: str | Path, run_id: str) -> None:
         self.run_id = run_id
-        self.root = Path(data_dir).expanduser() / "runs" / run_id
+        self.root = as_path(data_dir) / "runs" / run_id
 
     def round(self, index: int) -> RoundStore:
         return RoundStore(self.root, self.run_id, index)
 
     @property
-    def config_path(self) -> Path:
+    def config_path(self) -> Any:
         return self.root / "config.json"
 
     def save_config(self, config: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ def open_student(cfg: StudentConfig, model: ModelRef, shard: int = 0) -> Student
     `shard` is the index of the inference shard this backend serves: on a machine with several GPUs,
     shards are spread over them (one GPU each, or `vllm.tensor_parallel_size` GPUs each for vLLM).
     """
+    model = model.local()  # a trained student on object storage: its folder downloaded once
     backend = choose_backend(cfg)
     if backend == "vllm" and cfg.vllm.base_url:
         from fair_core.students.vllm_server_backend import VLLMServerStudent

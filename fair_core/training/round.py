@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from fair_core.config import ReviewConfig, StudentConfig, TrainingConfig
 from fair_core.prompts import PromptSet
 from fair_core.records import Example, TrainSample
+from fair_core.store.location import remove_tree
 from fair_core.training.ablation import effective_alpha, training_set_counts, training_set_settings
 from fair_core.training.result import TrainResult
 from fair_core.training.samples import build_training_samples, merge_rounds, samples_from_rows
@@ -79,12 +79,10 @@ def trained_label(student: StudentConfig, round_index: int) -> str:
     return f"{student.model}@round{round_index + 1}"
 
 
-def clear_student(folder: Path) -> bool:
-    """Remove a round's training folder (model, model card, loss.png, checkpoints); True if one was there."""
-    if not folder.exists():
-        return False
-    shutil.rmtree(folder)
-    return True
+def clear_student(folder: Any) -> bool:
+    """Remove a round's training folder (model, model card, loss.png, checkpoints; local or on object
+    storage); True if one was there."""
+    return remove_tree(folder)
 
 
 def fine_tune_student(
