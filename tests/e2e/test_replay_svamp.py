@@ -15,8 +15,8 @@ from fair_core.review import parse_score
 from tests.conftest import ROOT
 from tests.e2e.helpers import FAIR, link_models
 
-#: Smaller than the preset: 24 train questions (13 of them in the recording), 8 test questions.
-SMALL = ["--set", "dataset.train_limit=24", "--set", "dataset.test_limit=8"]
+#: Smaller than the preset: 24 train questions (13 of them in the recording), 4 test questions.
+SMALL = ["--set", "dataset.train_limit=24", "--set", "dataset.test_limit=4"]
 SMALL += ["--set", "student.max_new_tokens=64", "--set", "training.epochs=1"]
 KEYS = {"gpt": "gpt", "gemini": "gemini", "mixtral": "mistral"}  # our teacher -> the paper code's JSON key
 REVIEWERS = {"gpt": ("gemini", "mixtral"), "gemini": ("gpt", "mixtral"), "mixtral": ("gpt", "gemini")}
@@ -87,5 +87,5 @@ def test_the_recorded_paper_committee_trains_and_evaluates_smollm2_offline(
     assert (round0 / "student" / "model" / "adapter_model.safetensors").is_file()
     for name in ("baseline_evaluation", "evaluation"):
         rows = table(round0, name)
-        assert len(rows) == 8 and all(isinstance(r["correct"], bool) for r in rows)
+        assert len(rows) == 4 and all(isinstance(r["correct"], bool) for r in rows)
     assert "student accuracy" in done.stderr
