@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import FAIR, write_config
+from tests.e2e.helpers import FAIR, stop_group, write_config
 from tests.e2e.prefect_api import Server
 
 
@@ -84,9 +83,4 @@ def fair_server(
                     time.sleep(1)
                 yield server
             finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                stop_group(process)

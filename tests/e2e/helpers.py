@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,17 @@ FAIR = str(Path(sys.executable).with_name("fair"))
 
 def fair(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run([FAIR, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """End a process started with `start_new_session=True` and its children: SIGTERM to its group, then
+    SIGKILL after 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def write_config(path: Path, data: dict) -> Path:

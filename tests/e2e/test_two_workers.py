@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import pytest
 
 from fair_core.config import parse_config
 from fair_core.store import RunStore
-from tests.e2e.helpers import FAIR, write_config
+from tests.e2e.helpers import FAIR, stop_group, write_config
 from tests.e2e.prefect_api import Server
 from tests.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.tiny import tiny_dataset
@@ -62,12 +61,7 @@ def worker(pool: str, home: Path, env: dict[str, str]) -> Iterator[Path]:
     try:
         yield home
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         log.close()
 
 
