@@ -57,6 +57,7 @@ VOLATILE: Mapping[str, str] = {
     # --- cache --------------------------------------------------------------------------------------------
     "cache.url": "where teacher replies are kept (SQLite file or PostgreSQL), not what they are",
     "stages.deployments": "which work pool runs a stage, not what it computes",
+    "stages.retries": "how often a crashed stage flow run is started again, not what it computes",
 }
 
 #: Fields left out of a view while empty, so identities made before the field existed stay the same.

@@ -31,24 +31,33 @@ def remote(config: FairConfig, stage: str) -> str | None:
 
 def run_on_pool(config: FairConfig, where: RoundRef, stage: str, **parameters: Any) -> None:
     """Start `stage` of round `where` as a flow run of its deployment (a child of this flow run) and
-    wait for it; a stage that ends in any state but Completed raises, naming the deployment and state."""
+    wait for it. A flow run that Crashed (its worker died) is started again, up to `stages.retries`
+    times; any other end but Completed raises, naming the deployment, the flow run and its state."""
     from prefect.deployments import run_deployment
 
     name = config.stages.deployments[stage]  # its flow was checked with the config (StagesConfig)
     logger = get_run_logger()
-    logger.info("round %d: %s runs on deployment %s", where.round, stage, name)
     values = to_jsonable_python(
         {"config": config.model_dump(mode="json"), "round_index": where.round, **parameters}
     )
-    try:
-        run = run_deployment(name, parameters=values, timeout=None)
-    except Exception as err:  # an unknown deployment, an unreachable server
-        raise StageRunError(f"round {where.round}: could not start {stage} on {name}: {err}") from None
-    state = run.state
-    if state is None or not state.is_completed():
+    for attempt in range(config.stages.retries + 1):
+        logger.info("round %d: %s runs on deployment %s", where.round, stage, name)
+        try:
+            run = run_deployment(name, parameters=values, timeout=None)
+        except Exception as err:  # an unknown deployment, an unreachable server
+            raise StageRunError(f"round {where.round}: could not start {stage} on {name}: {err}") from None
+        state = run.state
+        if state is not None and state.is_completed():
+            logger.info("round %d: %s done on %s (flow run %s)", where.round, stage, name, run.name)
+            return
         what = f"{state.name}: {state.message}" if state is not None else "no state"
-        raise StageRunError(
-            f"run {where.run_id} round {where.round}: {stage} on deployment {name} (flow run "
-            f"{run.name}, {run.id}) ended {what}; retry that flow run or run the round again"
+        if state is None or not state.is_crashed() or attempt == config.stages.retries:
+            break
+        logger.warning(
+            "round %d: %s flow run %s ended %s; starting it again (attempt %d of %d)",
+            *(where.round, stage, run.name, what, attempt + 2, config.stages.retries + 1),
         )
-    logger.info("round %d: %s done on %s (flow run %s)", where.round, stage, name, run.name)
+    raise StageRunError(
+        f"run {where.run_id} round {where.round}: {stage} on deployment {name} (flow run "
+        f"{run.name}, {run.id}) ended {what}; retry that flow run or run the round again"
+    )

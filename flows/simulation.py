@@ -63,6 +63,16 @@ def served_config(config: FairConfig, simulator: Any) -> FairConfig:
     return config.model_copy(update={"teachers": teachers})
 
 
+def simulator_examples(config: FairConfig) -> list[Any]:
+    """The questions the simulator answers for this config: its train and test splits."""
+    from fair_core.datasets import load_examples
+
+    examples: list[Any] = []
+    for split in (config.dataset.train_split, config.dataset.test_split):
+        examples += load_examples(config.dataset, split, report=False).examples  # prepare-examples reports
+    return examples
+
+
 @contextmanager
 def simulated_teachers(config: FairConfig, **options: Any) -> Iterator[tuple[FairConfig, Any]]:
     """With `simulator.enabled`, serve every teacher from a local simulator on a free port and yield the
@@ -71,12 +81,9 @@ def simulated_teachers(config: FairConfig, **options: Any) -> Iterator[tuple[Fai
     if not config.simulator.enabled:
         yield config, None
         return
-    from fair_core.datasets import load_examples
     from fair_core.teachers.simulator.server import start_simulator, teacher_protocols
 
-    examples = []
-    for split in (config.dataset.train_split, config.dataset.test_split):
-        examples += load_examples(config.dataset, split, report=False).examples  # prepare-examples reports
+    examples = simulator_examples(config)
     os.environ.setdefault(SIMULATOR_KEY_ENV, "simulator-key")
     options.setdefault("providers", teacher_protocols(config.teachers))  # one it cannot serve: an error
     by_name = {t.name: t.model for t in config.teachers}

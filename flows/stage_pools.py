@@ -16,6 +16,10 @@ from flows.deployed import evaluation, stage_tags, student_inference, teacher_co
 from flows.pipeline import results_dir
 from tasks.naming import run_flow_name
 
+#: The tag of every flow run a stage flow starts (deployments/crashed-stages.yaml watches it): the stage
+#: subflow inside a stage flow run dies with it and is marked Crashed with it.
+WATCHED_TAG = "fair-stage"
+
 
 @flow(
     name="stage-student-inference",
@@ -24,7 +28,7 @@ from tasks.naming import run_flow_name
 )
 def stage_student_inference(config: FairConfig, round_index: int, student: ModelRef | None = None) -> dict:
     """Student inference of a round, started by the round (`stages.deployments`)."""
-    with stage_tags(config, round_index, "stage:student-inference"):
+    with stage_tags(config, round_index, WATCHED_TAG, "stage:student-inference"):
         stage = student_inference.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)
 
@@ -36,7 +40,7 @@ def stage_student_inference(config: FairConfig, round_index: int, student: Model
 )
 def stage_teacher_committee(config: FairConfig, round_index: int, refresh: bool = False) -> dict:
     """The committee (feedback, rationales, peer review) of a round, started by the round."""
-    with stage_tags(config, round_index, "stage:teacher-committee"):
+    with stage_tags(config, round_index, WATCHED_TAG, "stage:teacher-committee"):
         stage = teacher_committee.with_options(result_storage=results_dir(config))
         return stage(config, round_index, refresh)
 
@@ -44,7 +48,7 @@ def stage_teacher_committee(config: FairConfig, round_index: int, refresh: bool 
 @flow(name="stage-training", flow_run_name=run_flow_name(" round {round_index} training"), log_prints=True)
 def stage_training(config: FairConfig, round_index: int, student: ModelRef | None = None) -> str:
     """The training set and fine-tuning of a round, started by the round."""
-    with stage_tags(config, round_index, "stage:training"):
+    with stage_tags(config, round_index, WATCHED_TAG, "stage:training"):
         stage = training.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)
 
@@ -54,6 +58,6 @@ def stage_training(config: FairConfig, round_index: int, student: ModelRef | Non
 )
 def stage_evaluation(config: FairConfig, round_index: int, student: ModelRef | None = None) -> float | None:
     """The trained student of a round on the test split, started by the round."""
-    with stage_tags(config, round_index, "stage:evaluation"):
+    with stage_tags(config, round_index, WATCHED_TAG, "stage:evaluation"):
         stage = evaluation.with_options(result_storage=results_dir(config))
         return stage(config, round_index, student)

@@ -11,6 +11,11 @@ other work pools (`stages.deployments`), e.g. the committee on a CPU pool and th
 A stage named here is started with Prefect's `run_deployment` and the round waits for it; its workers
 must reach the same `run.data_dir` (a shared filesystem or object storage) and, for teacher stages, the
 same `cache.url`. Where a stage runs cannot change its result, so the section is not part of the run id.
+
+A stage flow run whose worker dies is marked Crashed by the automation in deployments/crashed-stages.yaml
+(no heartbeat for 90 s); the round then starts it again, up to `retries` times, on whichever worker of the
+pool is alive. What the first attempt finished is not redone: its task results and the teachers' replies
+are kept, and the dead process's claims on requests are taken over.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class StagesConfig(Section):
         default_factory=dict,
         description="Stage -> deployment ('<flow>/<deployment>') that runs it on its work pool; stages "
         f"left out run in the round's process. Stages: {', '.join(STAGES)}.",
+    )
+
+    retries: int = Field(
+        2,
+        ge=0,
+        description="How many times the round starts a stage again when its flow run Crashed (its worker "
+        "died); a stage that Failed is not retried.",
     )
 
     @field_validator("deployments")

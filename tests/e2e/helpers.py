@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,13 +23,44 @@ def fair(args: list[str], env: dict[str, str], timeout: float = 900) -> subproce
 
 def stop_group(process: subprocess.Popen) -> None:
     """End a process started with `start_new_session=True` and its children: SIGTERM to its group, then
-    SIGKILL after 30 s."""
-    os.killpg(process.pid, signal.SIGTERM)
+    SIGKILL after 30 s. A group already gone (killed by the test) is left as it is."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        process.wait()
+        return
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children in their own sessions too), read from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for c, p in parents.items() if p in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def kill_machine(process: subprocess.Popen) -> list[int]:
+    """SIGKILL a process and everything below it at once, as when its machine dies; the pids killed."""
+    pids = [process.pid, *descendants(process.pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait()
+    return pids
 
 
 def write_config(path: Path, data: dict) -> Path:

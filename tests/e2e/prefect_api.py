@@ -24,10 +24,16 @@ class Server:
     logs: list[Path] = field(default_factory=list)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One API call; a 503 (SQLite busy on a loaded 2-core machine) is retried for up to a minute."""
-        deadline = time.monotonic() + 60
+        """One API call. A 503 or a read timeout (SQLite busy, or a round training beside the server on a
+        loaded 2-core machine) is retried for up to three minutes; any other answer is final."""
+        deadline = time.monotonic() + 180
         while True:
-            reply = httpx.request(method, f"{self.api}{path}", json=body, timeout=30)
+            try:
+                reply = httpx.request(method, f"{self.api}{path}", json=body, timeout=30)
+            except httpx.TimeoutException:
+                if time.monotonic() > deadline:
+                    raise
+                continue
             if reply.status_code != 503 or time.monotonic() > deadline:
                 reply.raise_for_status()
                 return reply.json() if reply.content else None
@@ -64,6 +70,16 @@ class Server:
         deployment = self.deployment(flow, name)
         body = {"deployments": {"id": {"any_": [deployment["id"]]}}, "sort": "EXPECTED_START_TIME_ASC"}
         return list(self.post("/flow_runs/filter", body))
+
+    def new_run(self, flow: str, name: str, before: set[str], timeout_s: float = 180) -> str:
+        """The one flow run of this deployment not in `before` (the ids seen before a form's Submit), read
+        from the API: the UI's toast linking to it may be gone by the time a busy machine renders it."""
+        deadline = time.monotonic() + timeout_s
+        while not (new := [r["id"] for r in self.runs_of(flow, name) if r["id"] not in before]):
+            assert time.monotonic() < deadline, f"the form's Submit created no flow run of {flow}/{name}"
+            time.sleep(1)
+        (run_id,) = new
+        return str(run_id)
 
     def artifacts(self, key: str) -> list[dict[str, Any]]:
         return list(self.post("/artifacts/filter", {"artifacts": {"key": {"any_": [key]}}}))

@@ -3,7 +3,6 @@ summary artifact. Screenshots go to test-output/browser/ (kept by CI as test out
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -51,14 +50,7 @@ def test_run_a_round_from_the_deployment_form(fair_server: Server, page) -> None
     before = {r["id"] for r in fair_server.runs_of("run-round", "fair-round")}
     page.get_by_role("button", name="Submit").click()
 
-    # the new run: from the API (the UI's toast linking to it may be gone on a busy machine), then its page
-    deadline = time.monotonic() + 120
-    while not (
-        new := [r["id"] for r in fair_server.runs_of("run-round", "fair-round") if r["id"] not in before]
-    ):
-        assert time.monotonic() < deadline, "the form's Submit created no flow run"
-        time.sleep(1)
-    (flow_run,) = new
+    flow_run = fair_server.new_run("run-round", "fair-round", before)  # from the API, then its page
     page.goto(f"{ui}/runs/flow-run/{flow_run}")
     assert fair_server.wait(flow_run)["state"]["type"] == "COMPLETED", fair_server.tail()
     page.reload()

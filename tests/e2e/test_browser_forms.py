@@ -35,11 +35,11 @@ def test_short_form_runs_to_completed(fair_server: Server, page) -> None:  # typ
     page.set_viewport_size({"width": 1400, "height": 2400})  # the UI scrolls inside its own panel
     page.screenshot(path=SHOTS / "form-short.png")
     page.set_viewport_size({"width": 1400, "height": 1000})
+    before = {r["id"] for r in fair_server.runs_of("run-fair", "fair-demo")}
     page.get_by_role("button", name="Submit").click()
 
-    page.locator("a[href*='/runs/flow-run/']").first.click()  # the new run, linked from the toast
-    page.wait_for_url("**/runs/flow-run/**")
-    flow_run = page.url.split("/runs/flow-run/")[1].split("?")[0]
+    flow_run = fair_server.new_run("run-fair", "fair-demo", before)
+    page.goto(f"{fair_server.api.removesuffix('/api')}/runs/flow-run/{flow_run}")
     run = fair_server.wait(flow_run)
     assert run["state"]["type"] == "COMPLETED", fair_server.tail()
     assert run["parameters"]["rounds"] == 1, run["parameters"]  # what was typed reached the run

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.helpers import fair, link_models
 
-SMALL = ["--set", "dataset.gym.train_size=24", "--set", "dataset.gym.test_size=12"]
+SMALL = ["--set", "dataset.gym.train_size=16", "--set", "dataset.gym.test_size=8"]
 SMALL += ["--set", "training.epochs=1"]
 #: Tasks that run on every attempt by design: the model alias lookup and the summaries (artifacts).
 ALWAYS_RUN = {"resolve-student", "summarize-round", "summarize-run"}

@@ -66,3 +66,41 @@ def test_pools_yaml_deploys_the_stage_flows_the_round_names() -> None:
     assert set(named) == set(STAGE_FLOWS) and set(named.values()) <= set(served)
     assert {served[named[s]] for s in ("student-inference", "training", "evaluation")} == {"fair-gpu"}
     assert served[named["teacher-committee"]] == served["run-fair/pools"] == "fair-cpu"
+
+
+def test_the_crashed_stages_automation_watches_every_stage_deployment_at_its_heartbeat() -> None:
+    """deployments/crashed-stages.yaml is a valid Prefect automation; it watches exactly the stage flow runs
+    of pools.yaml (their tag) and waits for three of the heartbeats those deployments send."""
+    from pathlib import Path
+
+    import yaml
+    from prefect.events.schemas.automations import AutomationCore
+
+    from flows.stage_pools import WATCHED_TAG
+
+    folder = Path(__file__).resolve().parents[2] / "deployments"
+    (automation,) = [
+        AutomationCore.model_validate(a)
+        for a in yaml.safe_load((folder / "crashed-stages.yaml").read_text())["automations"]
+    ]
+    trigger = automation.trigger
+    assert trigger.posture == "Proactive" and trigger.after == {"prefect.flow-run.heartbeat"}
+    assert [a.type for a in automation.actions] == ["change-flow-run-state"]
+    related = trigger.match_related
+    related = related[0] if isinstance(related, list) else related
+    (tag,) = (t.removeprefix("prefect.tag.") for t in related["prefect.resource.id"])
+    assert tag == WATCHED_TAG  # on the stage subflows too: they die with their stage flow run
+    deployments = yaml.safe_load((folder / "pools.yaml").read_text())["deployments"]
+    stages = [d for d in deployments if d["entrypoint"].startswith("flows/stage_pools.py:")]
+    assert len(stages) == len(STAGE_FLOWS)
+    assert [d for d in deployments if tag in d["tags"]] == stages  # the round itself is not watched
+    for d in stages:
+        heartbeat = int(d["work_pool"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+        assert trigger.within.total_seconds() >= 3 * heartbeat, d["entrypoint"]
+
+
+def test_stage_retries_is_a_volatile_switch(tiny_config) -> None:
+    assert tiny_config().stages.retries == 2
+    assert tiny_config(stages={"retries": 0}).run_id() == tiny_config().run_id()
+    with pytest.raises((ConfigError, ValueError), match="retries"):
+        tiny_config(stages={"retries": -1})

@@ -51,7 +51,9 @@ class FaultHook(Protocol):
 
 
 class SimulatorStats:
-    """Thread-safe counters: requests per model, replies per role, outcomes, calls in flight (and the max)."""
+    """Thread-safe counters: requests per model, replies per role, outcomes, calls in flight (and the max),
+    and `repeated`: calls answered that had been answered before (the same model, messages, sample and
+    token limit; whatever the key), i.e. what a client that loses no reply should never pay for twice."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,6 +63,8 @@ class SimulatorStats:
         self.by_outcome: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.repeated = 0
+        self._answered: set[int] = set()
 
     def begin(self, model: str) -> None:
         with self._lock:
@@ -76,6 +80,12 @@ class SimulatorStats:
             if role is not None:
                 self.by_role[role] += 1
 
+    def answered(self, call: SimCall) -> None:
+        fingerprint = hash((call.wire, call.model, call.messages, call.sample, call.max_tokens))
+        with self._lock:
+            self.repeated += fingerprint in self._answered
+            self._answered.add(fingerprint)
+
     def rejected(self, outcome: str) -> None:
         with self._lock:
             self.requests += 1
@@ -90,6 +100,7 @@ class SimulatorStats:
                 "by_outcome": dict(self.by_outcome),
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
+                "repeated": self.repeated,
             }
 
 
@@ -128,6 +139,7 @@ class SimulatorState:
                 call.model, call.messages, sample=call.sample, max_tokens=call.max_tokens
             )
             outcome, role = "ok", reply.role
+            self.stats.answered(call)
             return reply
         finally:
             self.stats.end(outcome, role)

@@ -38,6 +38,19 @@ def test_the_product_serves_the_openai_chat_wire_only() -> None:
         assert httpx.get(f"{sim.url}/stats").json()["requests"] == 1
 
 
+def test_a_call_answered_twice_is_counted_as_repeated_whatever_the_key() -> None:
+    """`repeated` is what a client paid for twice: the same call answered again (another key too)."""
+    ask = {"model": "m", "messages": [{"role": "user", "content": EXAMPLES[0].question}]}
+    other = {"model": "m", "messages": [{"role": "user", "content": EXAMPLES[1].question}]}
+    with start_simulator(EXAMPLES, SimulatorConfig()) as sim:
+        for body, key in ((ask, KEY), (other, KEY), (ask, "another-key"), (ask, None)):
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=headers)
+        stats = httpx.get(f"{sim.url}/stats").json()
+    assert stats["requests"] == 4 and stats["by_outcome"] == {"ok": 3, "auth": 1}
+    assert stats["repeated"] == 1  # the refused call (no key) was not answered, so not paid
+
+
 def test_wires_are_served_as_given_prefixed_ones_under_their_prefix() -> None:
     gemini_body = {"contents": [{"role": "user", "parts": [{"text": EXAMPLES[0].question}]}]}
     with simulate(wires=(gemini_wire, mistral_wire)) as sim:
