@@ -3,8 +3,9 @@
 Before a request is sent its caller inserts a `claims` row (request key, owner token, host, pid, time) in
 one write transaction (SQLite's file write lock; on Postgres an advisory lock on the key). A caller that
 finds another live owner's claim waits for that reply to appear in
-the cache instead of sending; a claim whose owner process is dead (same host) or that is older than
-`STALE_AFTER_S` is taken over. The claim goes away with the reply (same transaction) or when the request
+the cache instead of sending; a claim whose owner process is dead (same host) or that was not renewed for
+`LEASE_S` (a dead process on another host, a hung one) is taken over: a live caller renews its claims every
+`RENEW_EVERY_S` (engine.py). The claim goes away with the reply (same transaction) or when the request
 ends without one. In-process de-duplication (one send per key per engine call) comes first; each engine
 call has its own owner token, so two calls of one process never send the same request at once either.
 """
@@ -26,8 +27,12 @@ from fair_core.teachers.db import Database, upsert
 CLAIMS_SCHEMA = """CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
     claimed_at REAL NOT NULL)"""
-#: A claim older than this is taken over even when its owner looks alive (a hung or far-away process).
+#: A budget hold older than this is ignored even when its owner looks alive (a hung or far-away process).
 STALE_AFTER_S = 1800.0
+#: A claim not renewed for this long is taken over even when its owner looks alive (another host's).
+LEASE_S = 300.0
+#: How often a caller renews the claims it holds (well inside the lease).
+RENEW_EVERY_S = 60.0
 HOST = socket.gethostname()
 
 ClaimState = Literal["mine", "cached", "held"]
@@ -67,8 +72,10 @@ class Holder:
 class Claims:
     """The `claims` table in a cache's Database (its `responses` table is the reply cache)."""
 
-    def __init__(self, database: Database, stale_after_s: float = STALE_AFTER_S) -> None:
-        self._db, self.stale_after_s = database, stale_after_s
+    def __init__(
+        self, database: Database, lease_s: float = LEASE_S, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db, self.lease_s, self._clock = database, lease_s, clock
         columns = ("key", "owner", "host", "pid", "claimed_at")
         self._upsert = upsert("claims", columns, "key", database.dialect)
 
@@ -76,7 +83,7 @@ class Claims:
         if row is None or row[0] == owner.token:
             return True
         _, host, pid, claimed_at = row
-        return not owner_alive(host, pid) or time.time() - claimed_at > self.stale_after_s
+        return not owner_alive(host, pid) or self._clock() - claimed_at > self.lease_s
 
     def claim(self, key: str, owner: Owner, refresh: bool = False) -> ClaimState:
         """Claim `key` for `owner` (one write transaction): `mine` (send it), `cached` (a reply is there;
@@ -90,7 +97,7 @@ class Claims:
             ).fetchone()
             if not self._taken_over(row, owner):
                 return "held"
-            conn.execute(self._upsert, (key, owner.token, owner.host, owner.pid, time.time()))
+            conn.execute(self._upsert, (key, owner.token, owner.host, owner.pid, self._clock()))
             return "mine"
 
     def holder(self, key: str, owner: Owner) -> Holder | None:
@@ -114,6 +121,14 @@ class Claims:
         try:
             with self._db.transaction() as conn:
                 conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner.token))
+        except self._db.errors:
+            pass
+
+    def renew(self, owner: Owner) -> None:
+        """Renew every claim `owner` holds: its lease starts again (best effort, like `release`)."""
+        try:
+            with self._db.transaction() as conn:
+                conn.execute("UPDATE claims SET claimed_at = ? WHERE owner = ?", (self._clock(), owner.token))
         except self._db.errors:
             pass
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fair_core.teachers.attempts import TeacherLane, budget_response, send_with_retries
 from fair_core.teachers.base import ChatRequest, ChatResponse, TeacherProvider
 from fair_core.teachers.cache import CACHEABLE, ReplyStoreError, ResponseCache
-from fair_core.teachers.claims import Holder, Owner, wait_for_holder
+from fair_core.teachers.claims import RENEW_EVERY_S, Holder, Owner, wait_for_holder
 from fair_core.teachers.cost import Price, call_cost, max_request_cost
 from fair_core.teachers.db import database_errors
 from fair_core.teachers.keeping import StoreStop, Unkept, keep, retry_held
@@ -249,7 +249,17 @@ async def run_requests(
     if groups and stop.stopped:  # an earlier call could not store its replies: store them first
         await loop.run_in_executor(writer, retry_held, cache)  # ReplyStoreError: still failing
         stop.cause = None
-    await asyncio.gather(*(run_group(indices) for indices in groups.values()))
+
+    async def renew_claims() -> None:  # other processes take over a claim whose lease ran out
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            await loop.run_in_executor(writer, cache.claims.renew, owner)
+
+    renewer = asyncio.create_task(renew_claims())
+    try:
+        await asyncio.gather(*(run_group(indices) for indices in groups.values()))
+    finally:
+        renewer.cancel()
     if stop.cause is not None and (stop.unkept or stop.skipped):
         raise stop.error()
     if any(tracker.errors.values()):

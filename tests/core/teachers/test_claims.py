@@ -86,3 +86,25 @@ def test_a_dead_owners_claim_is_taken_over_and_a_live_one_is_waited_for(tmp_path
         [waited] = asyncio.run(both())
         assert waited.cached and waited.response.ok and provider.calls[other.key()] == 0
         assert time.monotonic() - started < 30
+
+
+def test_the_engine_renews_its_claims_while_its_requests_are_in_flight(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fair_core.teachers import engine
+
+    monkeypatch.setattr(engine, "RENEW_EVERY_S", 0.05)
+    request = ChatRequest("gpt", "openai", "m", (Message("user", "slow"),))
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+
+        async def main() -> list[float]:
+            call = asyncio.create_task(run_requests([request], {"gpt": FakeProvider(delay=1.0)}, cache))
+            seen: list[float] = []
+            while not call.done():
+                seen += [float(r[0]) for r in cache.database.query("SELECT claimed_at FROM claims")]
+                await asyncio.sleep(0.1)
+            [result] = await call
+            assert result.response.ok
+            return seen
+
+        seen = asyncio.run(main())
+        assert cache.claims.count() == 0  # released with the reply
+    assert len(set(seen)) >= 2 and seen == sorted(seen), seen  # the lease was renewed while in flight

@@ -113,6 +113,31 @@ def test_a_shared_budget_hold_refuses_what_another_holder_took(where: str) -> No
     second.close()
 
 
+def test_a_claim_from_another_host_is_kept_while_renewed_and_taken_once_its_lease_runs_out(
+    where: str,
+) -> None:
+    """Another host's process cannot be checked: its claim is a lease, renewed while it lives (a virtual
+    clock)."""
+    from fair_core.teachers.claims import LEASE_S, RENEW_EVERY_S, Claims
+
+    now = [1_000.0]
+    with ResponseCache(where) as cache:
+        claims = Claims(cache.database, clock=lambda: now[0])
+        far, here = Owner(host="another-machine", pid=1), Owner()
+        key = ChatRequest("gpt", "openai", "m", (Message("user", "q"),)).key()
+        assert claims.claim(key, far) == "mine"
+        for _ in range(int(2 * LEASE_S / RENEW_EVERY_S)):  # it lives: two leases' time, renewed as it goes
+            now[0] += RENEW_EVERY_S
+            claims.renew(far)
+            assert claims.claim(key, here) == "held" and claims.holder(key, here) is not None
+        now[0] += LEASE_S - 1  # it died right after its last renewal: still within the lease
+        assert claims.claim(key, here) == "held"
+        now[0] += 2
+        assert claims.holder(key, here) is None and claims.claim(key, here) == "mine"
+        claims.renew(far)  # a renewal from the old owner does not take the claim back
+        assert claims.claim(key, far) == "held"
+
+
 def test_the_password_never_shows(postgres_server: Any) -> None:
     url = postgres_server.url().replace("postgres@", "postgres:s3cret-pw@")
     assert redact(url) == postgres_server.url().replace("postgres@", "postgres:***@")
