@@ -2,11 +2,11 @@
 
 `prefect.testing.utilities.prefect_test_harness` always puts the server's database in SQLite. There, every
 task run that has tags (all of ours: run id, round, stage, teacher, role) first asks the server for its
-tag-based concurrency slots in a write transaction, which waits for SQLite's single write lock behind the
-event and log writers: about 1 s per task run on 2 busy cores, against about 0.1 s on PostgreSQL (measured
-side by side: `python bench/prefect_tags.py`). This harness does what Prefect's does (a subprocess server
-registered as the default, `PREFECT_API_URL`, the global settings context, logs and events drained before
-the server stops) with `database_url` as the server's database.
+tag-based concurrency slots (a write transaction on the server), and on SQLite the answer takes about 1 s
+per task run here, against about 0.08 s on PostgreSQL (measured side by side: `python bench/prefect_tags.py`;
+the endpoint's own code is a small part of that second, by py-spy). This harness does what Prefect's does
+(a subprocess server registered as the default, `PREFECT_API_URL`, the global settings context, logs and
+events drained before the server stops) with `database_url` as the server's database.
 """
 
 from __future__ import annotations
