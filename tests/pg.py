@@ -10,11 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+
+from flows.embedded import free_port
 
 INSTALL = "scripts/install_postgres.sh"
 
@@ -31,12 +32,6 @@ def pg_bin(pattern: str = "/usr/lib/postgresql/*/bin/pg_ctl") -> Path:
     raise RuntimeError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: run {INSTALL}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PgServer:
     """One server: `start()`, `new_database()` -> URL, `stop()`."""
 
@@ -46,7 +41,7 @@ class PgServer:
         self.user = "postgres" if self.root else (os.environ.get("USER") or "postgres")
         self.tmp = Path(tempfile.mkdtemp(prefix="fair-pg-"))
         self.data = self.tmp / "data"
-        self.port = _free_port()
+        self.port = free_port()
         if self.root:
             os.chmod(self.tmp, 0o755)
             shutil.chown(self.tmp, "postgres", "postgres")

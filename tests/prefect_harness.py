@@ -12,15 +12,10 @@ events drained before the server stops) with `database_url` as the server's data
 from __future__ import annotations
 
 import inspect
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from flows.embedded import free_port
 
 
 @contextmanager
@@ -39,7 +34,7 @@ def postgres_test_harness(database_url: str, startup_timeout: float = 90) -> Ite
     with ExitStack() as stack:
         stack.enter_context(temporary_database_interface())
         stack.enter_context(ps.temporary_settings(updates={ps.PREFECT_SERVER_DATABASE_CONNECTION_URL: url}))
-        server = SubprocessASGIServer(port=_free_port())
+        server = SubprocessASGIServer(port=free_port())
         prior = SubprocessASGIServer._instances.get(None)
         SubprocessASGIServer._instances[None] = server  # flows that look for a default server find this one
         try:

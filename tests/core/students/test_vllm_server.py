@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from fair_core.students.base import BackendUnavailableError, GenerationParams
 from fair_core.students.transformers_backend import TransformersStudent
 from fair_core.students.vllm_backend import vllm_python
 from fair_core.students.vllm_server_backend import VLLMServerStudent, adapter_name
+from flows.embedded import free_port
 from tests.core.students.helpers import PROMPTS, save_adapter
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]
@@ -28,17 +28,11 @@ PARAMS = GenerationParams(max_new_tokens=12)
 STARTUP_S = 420
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(vllm_env: str, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     python = vllm_python(vllm_env)
     assert python is not None
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager"]
@@ -108,4 +102,4 @@ def test_chat_api_and_errors(server: str, tiny_model_dir: Path) -> None:
     answers = chat.generate(PROMPTS[:3], PARAMS)
     assert len(answers) == 3 and all(0 < a.completion_tokens <= 12 for a in answers)
     with pytest.raises(BackendUnavailableError, match="cannot list its models"):
-        VLLMServerStudent(f"http://127.0.0.1:{_free_port()}/v1", tiny_model_dir)
+        VLLMServerStudent(f"http://127.0.0.1:{free_port()}/v1", tiny_model_dir)
